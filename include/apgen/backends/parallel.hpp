@@ -1,0 +1,49 @@
+#pragma once
+/// \file
+/// The loop primitive each backend provides: `for_each_index<Backend>(n, f)` calls f(i) for i in [0, n), in
+/// parallel for threaded backends. Callers only pass bodies whose iterations are independent, so the result never
+/// depends on the thread count.
+
+#include <apgen/backends/tags.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <mutex>
+
+namespace apgen::backends {
+
+/// How iterations are spread over threads: `even` for equal-cost bodies (positions), `uneven` for bodies whose
+/// cost varies a lot (rows of different lengths).
+enum class loop_balance { even, uneven };
+
+/// Calls f(i) for every i in [0, n). Exceptions thrown by f are carried out of the parallel region (OpenMP may
+/// not unwind through it) and the first one is rethrown after the loop.
+template <class Backend, loop_balance Balance = loop_balance::even, class F>
+void for_each_index(std::size_t n, F&& f) {
+  require_implemented<Backend>();
+  if constexpr (Backend::threaded && APGEN_HAS_OPENMP) {
+    std::exception_ptr first;
+    std::mutex guard;
+    auto guarded = [&](long long i) {
+      try {
+        f(static_cast<std::size_t>(i));
+      } catch (...) {
+        std::lock_guard lock(guard);
+        if (!first) first = std::current_exception();
+      }
+    };
+    const auto count = static_cast<long long>(n);
+    if constexpr (Balance == loop_balance::even) {
+      APGEN_PRAGMA_OMP(parallel for schedule(static) if (count > 1))
+      for (long long i = 0; i < count; ++i) guarded(i);
+    } else {
+      APGEN_PRAGMA_OMP(parallel for schedule(dynamic, 1) if (count > 1))
+      for (long long i = 0; i < count; ++i) guarded(i);
+    }
+    if (first) std::rethrow_exception(first);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) f(i);
+  }
+}
+
+} // namespace apgen::backends

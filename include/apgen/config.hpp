@@ -1,0 +1,32 @@
+#pragma once
+/// \file
+/// Compile-time configuration: OpenMP detection, the pragma macro that vanishes without OpenMP, and the
+/// default backend choice. Every other header includes this one first.
+
+#include <cstddef>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#define APGEN_HAS_OPENMP 1
+#else
+#define APGEN_HAS_OPENMP 0
+#endif
+
+#define APGEN_DETAIL_STRINGIFY(x) #x
+/// `APGEN_PRAGMA_OMP(parallel for)` expands to `#pragma omp parallel for` with OpenMP and to nothing without.
+#if APGEN_HAS_OPENMP
+#define APGEN_PRAGMA_OMP(x) _Pragma(APGEN_DETAIL_STRINGIFY(omp x))
+#else
+#define APGEN_PRAGMA_OMP(x)
+#endif
+
+/// Set to 1 to ask for the CUDA backend; the backend is reserved and not implemented yet, so using its tag fails
+/// with a static_assert that explains the alternatives.
+#ifndef APGEN_ENABLE_CUDA
+#define APGEN_ENABLE_CUDA 0
+#endif
+
+namespace apgen {
+/// The integer type of token ids everywhere in the library (host and device agree on it).
+using token_id = int;
+} // namespace apgen

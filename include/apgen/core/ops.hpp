@@ -1,0 +1,60 @@
+#pragma once
+/// \file
+/// The per-position edit bits a schedule hands to the transition, and the summaries a transition returns.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace apgen {
+
+/// One byte per position: which edits act on it this step. Unmask is explicit (rather than "every MASK") so that
+/// MDM-style schedules can leave some masks for later; AP-MDM's control-driven schedule sets it on every MASK.
+enum op_bits : std::uint8_t {
+  op_none = 0,
+  op_unmask = 1u << 0, ///< a MASK here becomes the chosen token y_i
+  op_remask = 1u << 1, ///< the token here becomes MASK (a MASK stays MASK)
+  op_insert = 1u << 2, ///< a new MASK goes right after this position
+  op_erase = 1u << 3,  ///< a MASK here is deleted (the paper's delete; a no-op on a decoded token)
+};
+
+/// Names of single ops for traces and messages.
+[[nodiscard]] constexpr std::string_view op_name(std::uint8_t op) noexcept {
+  switch (op) {
+  case op_unmask: return "unmask";
+  case op_remask: return "remask";
+  case op_insert: return "insert";
+  case op_erase: return "delete";
+  default: return "none";
+  }
+}
+
+/// What happened to one row in one transition.
+struct row_delta {
+  std::uint32_t unmasked = 0; ///< MASK -> token
+  std::uint32_t remasked = 0; ///< decoded token -> MASK (remask of a MASK is not counted: nothing changes)
+  std::uint32_t inserted = 0; ///< new MASKs
+  std::uint32_t erased = 0;   ///< deleted MASKs
+  bool eos_written = false;   ///< a MASK became EOS
+  bool overflowed = false;    ///< the row would have outgrown its capacity and was left unchanged
+
+  /// True when the row's token sequence differs from before the step.
+  [[nodiscard]] constexpr bool changed() const noexcept { return unmasked + remasked + inserted + erased > 0; }
+  constexpr row_delta& operator+=(const row_delta& o) noexcept {
+    unmasked += o.unmasked;
+    remasked += o.remasked;
+    inserted += o.inserted;
+    erased += o.erased;
+    eos_written = eos_written || o.eos_written;
+    overflowed = overflowed || o.overflowed;
+    return *this;
+  }
+};
+
+/// What a transition does with a row that would outgrow its capacity.
+enum class overflow_policy {
+  throw_error, ///< throw capacity_exceeded naming the row, before any row of the batch is changed (default)
+  stop_row,    ///< leave the row as it was and report it overflowed; the generator stops it with reason capacity
+};
+
+} // namespace apgen
