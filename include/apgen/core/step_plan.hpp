@@ -15,6 +15,13 @@
 
 namespace apgen {
 
+/// What the token pass computes at a position (step_plan::want).
+enum score_request : std::uint8_t {
+  score_nothing = 0,
+  score_choice = 1,  ///< choose y_i and score it (a MASK the schedule may unmask)
+  score_current = 2, ///< score the current token (a decoded position a schedule may remask)
+};
+
 /// Per-position decisions for one step of a batch. Buffers only grow (reserve once with `reserve_for`), so steps
 /// in steady state do not allocate.
 struct step_plan {
@@ -23,6 +30,7 @@ struct step_plan {
   std::vector<float> score;           ///< confidence of y_i under the schedule's measure (higher = surer)
   std::vector<float> control;         ///< 3 per position: P(remask), P(insert), P(delete); empty when unused
   std::vector<std::uint8_t> ops;      ///< op_bits per position
+  std::vector<std::uint8_t> want;     ///< what to score per position (score_request), set by the schedule
 
   /// Reserves room for the largest batch `c` can hold, so later reshapes never allocate.
   void reserve_for(const canvas& c, bool with_controls) {
@@ -30,6 +38,7 @@ struct step_plan {
     token.reserve(c.total_capacity());
     score.reserve(c.total_capacity());
     ops.reserve(c.total_capacity());
+    want.reserve(c.total_capacity());
     if (with_controls) control.reserve(3 * c.total_capacity());
   }
 
@@ -41,6 +50,7 @@ struct step_plan {
     token.resize(n);
     score.resize(n);
     ops.assign(n, op_none);
+    want.assign(n, 0);
     control.resize(with_controls ? 3 * n : 0);
   }
 
@@ -52,6 +62,7 @@ struct step_plan {
   [[nodiscard]] std::span<const token_id> tokens_of(std::size_t r) const noexcept { return {token.data() + offsets[r], row_length(r)}; }
   [[nodiscard]] std::span<const float> scores_of(std::size_t r) const noexcept { return {score.data() + offsets[r], row_length(r)}; }
   [[nodiscard]] std::span<const std::uint8_t> ops_of(std::size_t r) const noexcept { return {ops.data() + offsets[r], row_length(r)}; }
+  [[nodiscard]] std::span<std::uint8_t> want_of(std::size_t r) noexcept { return {want.data() + offsets[r], row_length(r)}; }
 };
 
 } // namespace apgen

@@ -1,0 +1,195 @@
+#pragma once
+/// \file
+/// `generator<Denoiser, Schedule, Edits, Backend, Stop>`: owns the loop of one generation and nothing else.
+/// Each step: forward pass -> token pass (choose and score y_i where the schedule asks) -> schedule selects the
+/// edits -> transition (filtered by the edit set) -> stop rules per row -> trace. Every buffer is sized before the
+/// first step and reused, so steps in steady state do not allocate.
+
+#include <apgen/backends/tags.hpp>
+#include <apgen/core/canvas.hpp>
+#include <apgen/core/concepts.hpp>
+#include <apgen/core/denoiser_output.hpp>
+#include <apgen/core/errors.hpp>
+#include <apgen/core/step_context.hpp>
+#include <apgen/core/step_plan.hpp>
+#include <apgen/core/trace.hpp>
+#include <apgen/core/transition.hpp>
+#include <apgen/sampling/choose_tokens.hpp>
+#include <apgen/stopping/stop_rules.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace apgen {
+
+/// Settings of a generator that are not policies.
+struct generator_options {
+  std::uint64_t seed = 0;                              ///< keys every random draw (with row key, position, step)
+  overflow_policy overflow = overflow_policy::throw_error;
+  std::uint32_t max_steps = 1u << 20;                  ///< a hard bound on steps of one generation, whatever Stop says
+  std::optional<token_id> pad;                         ///< a PAD id the token choice must never produce
+};
+
+/// How one row ended.
+struct row_result {
+  stop_reason reason = stop_reason::running;
+  std::uint32_t steps = 0;
+  std::size_t length = 0;
+  row_delta totals; ///< all edits applied to the row
+};
+
+/// How a generation ended.
+struct generation_result {
+  std::uint32_t steps = 0; ///< steps run for the batch (the longest row)
+  std::vector<row_result> rows;
+};
+
+/// What an observer passed to generate() sees after each step.
+struct step_report {
+  std::uint32_t step = 0;
+  std::span<const row_delta> deltas;
+  std::span<const std::uint8_t> active; ///< after this step's stop rules
+};
+
+namespace detail {
+template <class S>
+constexpr std::uint8_t required_ops_of() {
+  if constexpr (requires { S::required_ops; })
+    return S::required_ops;
+  else
+    return 0;
+}
+} // namespace detail
+
+/// The composed generator.
+/// \tparam Denoiser a model (apgen::denoiser)
+/// \tparam Schedule which positions act and how tokens are chosen (apgen::schedule)
+/// \tparam Edits the allowed edit operations (edits::edit_set); defaults to the schedule's natural set
+/// \tparam Backend serial, simd or omp (backends::default_backend by default)
+/// \tparam Stop a stop rule (stopping::any_of<...>); defaults to the schedule's
+template <denoiser Denoiser, schedule Schedule, edit_set_type Edits = typename Schedule::default_edits,
+          class Backend = backends::default_backend, stop_rule Stop = typename Schedule::default_stop>
+class generator {
+  static_assert((detail::required_ops_of<Schedule>() & ~Edits::allowed) == 0,
+                "apgen: this schedule needs an edit the generator's edit set does not allow (polish needs remask: use "
+                "edits::mdm_remask or edits::any_process)");
+
+public:
+  using denoiser_type = Denoiser;
+  using schedule_type = Schedule;
+  using edits_type = Edits;
+  using backend_type = Backend;
+  using stop_type = Stop;
+
+  explicit generator(Denoiser d, Schedule s = {}, generator_options opt = {}, Stop stop = {})
+      : m_denoiser(std::move(d)), m_schedule(std::move(s)), m_opt(opt), m_stop(std::move(stop)) {
+    backends::require_implemented<Backend>();
+    if (!head_set(m_denoiser.heads()).covers(m_schedule.heads()))
+      detail::fail<invalid_argument>("generator: the schedule reads control scores and the denoiser provides none; "
+                                     "use a denoiser with control heads or an unmasking schedule");
+  }
+
+  /// Runs until every row has stopped. Rows are independent: a row's result does not depend on the others.
+  generation_result generate(canvas& c) {
+    no_trace off;
+    return run(c, off, [](const canvas&, const step_report&) {});
+  }
+  /// Runs and records every applied edit into `trace`.
+  template <trace_recorder Recorder>
+  generation_result generate(canvas& c, Recorder& trace) {
+    return run(c, trace, [](const canvas&, const step_report&) {});
+  }
+  /// Runs, calling `observer(canvas, step_report)` after each step (the demo prints the process with it).
+  template <trace_recorder Recorder, class Observer>
+  generation_result generate(canvas& c, Recorder& trace, Observer&& observer) {
+    return run(c, trace, observer);
+  }
+
+  [[nodiscard]] Denoiser& denoiser() noexcept { return m_denoiser; }
+  [[nodiscard]] Schedule& schedule() noexcept { return m_schedule; }
+  [[nodiscard]] const generator_options& options() const noexcept { return m_opt; }
+
+private:
+  template <class Recorder, class Observer>
+  generation_result run(canvas& c, Recorder& trace, Observer&& observer) {
+    if (m_denoiser.vocab_size() != c.vocab_size())
+      detail::fail<shape_mismatch>("generator: the denoiser scores ", m_denoiser.vocab_size(), " tokens, the canvas vocabulary has ", c.vocab_size());
+    const std::size_t B = c.rows();
+    // The denoiser writes every head it has (a per-row function can then always write its control block); the
+    // schedule reads what it needs.
+    const head_set need = m_schedule.heads();
+    const head_set written = head_set(m_denoiser.heads()) | need;
+    const bool with_controls = need.controls && Recorder::enabled;
+    m_plan.reserve_for(c, with_controls);
+    m_active.assign(B, 1);
+    m_progress.assign(B, row_progress{});
+    m_deltas.assign(B, row_delta{});
+    generation_result result;
+    result.rows.assign(B, row_result{});
+    for (std::size_t r = 0; r < B; ++r) m_progress[r].initial_masks = static_cast<std::uint32_t>(c.count_masks(r));
+    m_schedule.reset(c);
+    const sampling::token_filter filter = sampling::default_filter(c, m_opt.pad);
+    const transition_options topt_base{Edits::mask, m_opt.overflow, 0};
+
+    std::uint32_t step = 0;
+    for (; step < m_opt.max_steps && any_active(); ++step) {
+      const step_context ctx{m_opt.seed, step, m_active, m_progress};
+      m_out.reshape(c, written);
+      m_denoiser.predict(c, ctx, m_out);
+      m_plan.reshape(c, with_controls);
+      m_schedule.mark(c, ctx, m_plan);
+      if (need.tokens) sampling::choose_tokens<Backend>(c, m_out, m_schedule.sampler(), m_schedule.measure(), filter, ctx, m_plan);
+      m_schedule.select(c, m_out, ctx, m_plan);
+      transition_options topt = topt_base;
+      topt.step = step;
+      apply_transition<Backend>(c, m_plan, std::span<row_delta>(m_deltas), topt, m_active, Recorder::enabled ? &trace : nullptr);
+      for (std::size_t r = 0; r < B; ++r) {
+        if (!m_active[r]) continue;
+        auto& row = result.rows[r];
+        ++m_progress[r].steps;
+        row.steps = m_progress[r].steps;
+        row.totals += m_deltas[r];
+        const stop_reason why = m_deltas[r].overflowed ? stop_reason::capacity : m_stop.check(c, row_status{r, row.steps, m_deltas[r]});
+        if (why != stop_reason::running) {
+          row.reason = why;
+          m_active[r] = 0;
+        }
+      }
+      observer(c, step_report{step, m_deltas, m_active});
+    }
+    for (std::size_t r = 0; r < B; ++r) {
+      if (m_active[r]) result.rows[r].reason = stop_reason::step_limit;
+      result.rows[r].length = c.length(r);
+    }
+    result.steps = step;
+    return result;
+  }
+
+  [[nodiscard]] bool any_active() const noexcept {
+    for (auto a : m_active)
+      if (a) return true;
+    return false;
+  }
+
+  Denoiser m_denoiser;
+  Schedule m_schedule;
+  generator_options m_opt;
+  Stop m_stop;
+  denoiser_output m_out;
+  step_plan m_plan;
+  std::vector<std::uint8_t> m_active;
+  std::vector<row_progress> m_progress;
+  std::vector<row_delta> m_deltas;
+};
+
+/// Builds a generator with the schedule's default edits and stop rule on the default backend:
+/// `auto gen = apgen::make_generator(model, apgen::schedules::any_process<>{});`
+template <class Edits = void, class Backend = backends::default_backend, denoiser D, schedule S>
+[[nodiscard]] auto make_generator(D d, S s, generator_options opt = {}) {
+  using E = std::conditional_t<std::is_void_v<Edits>, typename S::default_edits, Edits>;
+  return generator<D, S, E, Backend>(std::move(d), std::move(s), opt);
+}
+
+} // namespace apgen

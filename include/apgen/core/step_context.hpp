@@ -1,0 +1,29 @@
+#pragma once
+/// \file
+/// What every policy may know about the step in progress besides the canvas: the seed, the step index and each
+/// row's progress. Denoisers use it for stochastic choices (through counter_rng) and to skip finished rows.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace apgen {
+
+/// Progress of one row within a generation.
+struct row_progress {
+  std::uint32_t steps = 0;         ///< steps this row has taken so far
+  std::uint32_t initial_masks = 0; ///< MASK count when the generation started (count schedules read it)
+};
+
+/// The step in progress.
+struct step_context {
+  std::uint64_t seed = 0;
+  std::uint32_t step = 0;                     ///< 0-based step index of this generation
+  std::span<const std::uint8_t> active;       ///< per row: 1 while the row runs (empty = all rows run)
+  std::span<const row_progress> progress;     ///< per row (empty outside a generator)
+
+  [[nodiscard]] bool is_active(std::size_t r) const noexcept { return active.empty() || active[r] != 0; }
+  [[nodiscard]] row_progress progress_of(std::size_t r) const noexcept { return progress.empty() ? row_progress{} : progress[r]; }
+};
+
+} // namespace apgen

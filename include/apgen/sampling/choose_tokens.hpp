@@ -1,0 +1,66 @@
+#pragma once
+/// \file
+/// The token pass of a step: for every position a schedule asked about (step_plan::want), read its logits once,
+/// check them, choose y_i with the sampler and score it with the confidence measure. Positions are independent, so
+/// threaded backends split them across threads with identical results.
+
+#include <apgen/backends/parallel.hpp>
+#include <apgen/core/canvas.hpp>
+#include <apgen/core/denoiser_output.hpp>
+#include <apgen/core/errors.hpp>
+#include <apgen/core/step_context.hpp>
+#include <apgen/core/step_plan.hpp>
+#include <apgen/sampling/confidence.hpp>
+#include <apgen/sampling/distribution.hpp>
+#include <apgen/sampling/samplers.hpp>
+
+#include <algorithm>
+#include <cstddef>
+
+namespace apgen::sampling {
+
+/// Tokens a choice must never produce for this canvas: MASK, and PAD when the vocabulary has one.
+[[nodiscard]] inline token_filter default_filter(const canvas& c, std::optional<token_id> pad) {
+  token_filter f{c.mask()};
+  if (pad) f.add(*pad);
+  return f;
+}
+
+/// Fills plan.token and plan.score wherever plan.want asks. Throws invalid_score naming the row and position of
+/// the first NaN or infinite logit met.
+template <class Backend, class Sampler>
+void choose_tokens(const canvas& c, const denoiser_output& out, const Sampler& sampler, confidence_measure measure,
+                   const token_filter& filter, const step_context& ctx, step_plan& plan) {
+  const std::size_t n = plan.offsets.back();
+  if (out.total_positions() != n)
+    apgen::detail::fail<shape_mismatch>("token pass: scores cover ", out.total_positions(), " positions, canvas has ", n);
+  if (out.vocab_size() != c.vocab_size())
+    apgen::detail::fail<shape_mismatch>("token pass: scores have ", out.vocab_size(), " columns, vocabulary has ", c.vocab_size());
+  const auto all = out.token_data();
+  const std::size_t V = out.vocab_size();
+  if (all.size() != n * V) apgen::detail::fail<shape_mismatch>("token pass: the schedule needs token scores and the denoiser wrote none");
+  const counter_rng noise(ctx.seed, rng_stream::token_noise);
+  backends::for_each_index<Backend>(n, [&](std::size_t k) {
+    const std::uint8_t want = plan.want[k];
+    if (want == score_nothing) return;
+    const std::size_t r = static_cast<std::size_t>(std::upper_bound(plan.offsets.begin(), plan.offsets.end(), k) - plan.offsets.begin()) - 1;
+    const std::size_t i = k - plan.offsets[r];
+    const std::span<const float> z = all.subspan(k * V, V);
+    const distribution_summary s = summarize<Backend>(z, filter);
+    if (!s.finite())
+      apgen::detail::fail<invalid_score>("token scores of row ", r, ", position ", i,
+                                         " contain NaN or infinity (or no allowed token has a finite score)");
+    const auto pos = static_cast<std::uint32_t>(i);
+    if (want == score_choice) {
+      const token_id y = sampler.choose(z, filter, s, draw_key{noise, c.row_key(r), pos, ctx.step});
+      plan.token[k] = y;
+      plan.score[k] = confidence(measure, s, z[static_cast<std::size_t>(y)], ctx.seed, c.row_key(r), pos, ctx.step);
+    } else {
+      const token_id x = c.row(r)[i];
+      plan.token[k] = x;
+      plan.score[k] = static_cast<float>(s.probability(z[static_cast<std::size_t>(x)]));
+    }
+  });
+}
+
+} // namespace apgen::sampling

@@ -1,0 +1,66 @@
+#pragma once
+/// \file
+/// Autoregressive decoding: the leftmost MASK of each row, one token a step. On a canvas of masks this is ARM
+/// over a fixed context; with edits::arm_append it grows the row instead: each step also inserts a MASK after the
+/// last position (unless the new token is EOS or the row is full), so a row is [prompt, MASK] to start with.
+
+#include <apgen/core/canvas.hpp>
+#include <apgen/core/denoiser_output.hpp>
+#include <apgen/core/step_context.hpp>
+#include <apgen/core/step_plan.hpp>
+#include <apgen/edits/edit_set.hpp>
+#include <apgen/sampling/confidence.hpp>
+#include <apgen/sampling/samplers.hpp>
+#include <apgen/stopping/stop_rules.hpp>
+
+#include <cstddef>
+
+namespace apgen::schedules {
+
+/// \tparam Sampler how the token is chosen (sampling::greedy by default).
+template <class Sampler = sampling::greedy>
+class autoregressive {
+public:
+  using sampler_type = Sampler;
+  using default_edits = edits::mdm;
+  using default_stop = stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point, stopping::max_steps>;
+
+  explicit autoregressive(Sampler s = {}) : m_sampler(std::move(s)) {}
+
+  [[nodiscard]] const Sampler& sampler() const noexcept { return m_sampler; }
+  [[nodiscard]] sampling::confidence_measure measure() const noexcept { return sampling::confidence_measure::probability; }
+  [[nodiscard]] head_set heads() const noexcept { return heads::tokens_only; }
+  void reset(const canvas&) noexcept {}
+
+  void mark(const canvas& c, const step_context& ctx, step_plan& plan) const {
+    for (std::size_t r = 0; r < c.rows(); ++r) {
+      if (!ctx.is_active(r)) continue;
+      auto t = c.row(r);
+      for (std::size_t i = 0; i < t.size(); ++i)
+        if (t[i] == c.mask()) {
+          plan.want_of(r)[i] = score_choice;
+          break;
+        }
+    }
+  }
+
+  void select(const canvas& c, const denoiser_output&, const step_context& ctx, step_plan& plan) const {
+    for (std::size_t r = 0; r < c.rows(); ++r) {
+      if (!ctx.is_active(r)) continue;
+      auto want = plan.want_of(r);
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        if (want[i] != score_choice) continue;
+        plan.ops_of(r)[i] |= op_unmask;
+        // Growth for edits::arm_append (other edit sets clear the bit): one more slot after the last token.
+        const bool last = i + 1 == want.size();
+        if (last && plan.tokens_of(r)[i] != c.eos() && c.length(r) < c.capacity(r)) plan.ops_of(r)[i] |= op_insert;
+        break;
+      }
+    }
+  }
+
+private:
+  Sampler m_sampler;
+};
+
+} // namespace apgen::schedules
