@@ -47,11 +47,12 @@ constexpr std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4
   return ctr;
 }
 
-/// Turns 64 random bits into a double uniform on the open interval (0, 1): 53 bits plus half an ulp, so neither
-/// 0 nor 1 is possible and log(u), log(-log(u)) are always finite.
+/// Turns 64 random bits into a double uniform on the open interval (0, 1): 52 bits plus half a step, so the
+/// values are exact doubles in [2^-53, 1 - 2^-53] (with 53 bits the top value would round to 1), neither 0 nor 1
+/// is possible, and log(u), log(-log(u)) are always finite.
 constexpr double bits_to_open_unit(std::uint32_t hi, std::uint32_t lo) noexcept {
-  const std::uint64_t bits53 = ((static_cast<std::uint64_t>(hi) << 32) | lo) >> 11;
-  return (static_cast<double>(bits53) + 0.5) * 0x1.0p-53;
+  const std::uint64_t bits52 = ((static_cast<std::uint64_t>(hi) << 32) | lo) >> 12;
+  return (static_cast<double>(bits52) + 0.5) * 0x1.0p-52;
 }
 
 /// A keyed, stateless random source. `uniform(row, position, step, index)` is the same number every time it is
@@ -95,8 +96,8 @@ private:
   std::uint32_t m_stream;
 };
 
-/// The largest Gumbel value the double sampler above can produce: u <= 1 - 2^-54 gives -log(-log(u)) < 37.5.
+/// The largest Gumbel value the double sampler above can produce: u <= 1 - 2^-53 gives -log(-log(u)) < 36.8.
 /// Token sampling uses it to skip noise for tokens that cannot win (exactly: results are unchanged).
-inline constexpr double gumbel_upper_bound = 37.5;
+inline constexpr double gumbel_upper_bound = 36.8;
 
 } // namespace apgen

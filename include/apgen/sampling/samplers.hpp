@@ -30,9 +30,9 @@ struct draw_key {
 };
 
 namespace detail {
-/// Width of the Gumbel range the double sampler can produce (max - min, rounded up): a token whose scaled logit
-/// is further than this below the best one can never win.
-inline constexpr double gumbel_span = 41.1;
+/// Width of the Gumbel range the double sampler can produce (36.74 - (-3.61), rounded up): a token whose scaled
+/// logit is further than this below the best one can never win.
+inline constexpr double gumbel_span = 40.5;
 
 /// Gumbel-max over the tokens `ids` with scaled logits z/t; the first of equal maxima wins.
 template <class Ids>

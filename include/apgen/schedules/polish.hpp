@@ -11,6 +11,7 @@
 #include <apgen/core/step_context.hpp>
 #include <apgen/core/step_plan.hpp>
 #include <apgen/edits/edit_set.hpp>
+#include <apgen/sampling/confidence.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
 #include <algorithm>

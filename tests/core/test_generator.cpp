@@ -1,0 +1,264 @@
+// The generator end to end: rows are independent of their batch, results do not depend on the thread count,
+// every CPU backend agrees with serial, stop reasons are reported, bad input fails with a clear message, and a
+// trace records exactly the edits that happened.
+#include <apgen/apgen.hpp>
+
+#include <support/backends.hpp>
+#include <support/models.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+apgen::vocabulary vocab8() { return apgen::vocabulary({"a", "b", "c", "d", "e", "f", "g"}, apgen::special_names{"[MASK]", "", "", "[EOS]"}); }
+
+using rows_t = std::vector<std::vector<int>>;
+
+rows_t rows_of(const apgen::canvas& c) {
+  rows_t out;
+  for (std::size_t r = 0; r < c.rows(); ++r) out.emplace_back(c.row(r).begin(), c.row(r).end());
+  return out;
+}
+
+// A canvas of `n` rows with keys key0.. and mask counts that differ per row.
+apgen::canvas make_canvas(const apgen::vocabulary& v, std::size_t n, std::uint64_t key0, std::size_t cap = 48) {
+  apgen::canvas c(v, n, cap);
+  for (std::size_t r = 0; r < n; ++r) {
+    const std::uint64_t key = key0 + r;
+    c.set_row_key(r, key);
+    std::vector<int> prompt{static_cast<int>(2 + key % 6)};
+    c.assign_prompt_and_masks(r, prompt, 5 + key % 17);
+  }
+  return c;
+}
+
+template <class Backend, class Schedule>
+rows_t run(Schedule s, apgen::canvas c, std::uint64_t seed = 42, bool controls = false) {
+  apgen::testing::hashed_model m{9, 6.0f, controls};
+  apgen::generator<apgen::testing::hashed_model, Schedule, typename Schedule::default_edits, Backend> gen(
+      m, s, {seed, apgen::overflow_policy::stop_row, 60});
+  gen.generate(c);
+  return rows_of(c);
+}
+
+} // namespace
+
+TEST_SUITE("generator") {
+
+TEST_CASE_TEMPLATE("a row's output does not depend on the batch it sits in", Backend, APGEN_TEST_CPU_BACKENDS) {
+  const auto v = vocab8();
+  auto sched = apgen::schedules::random_order(apgen::schedules::unmask_count::fixed_k(2), apgen::sampling::top_p(0.9, 1.3));
+  const rows_t big = run<Backend>(sched, make_canvas(v, 12, 100));
+  for (std::size_t r = 0; r < 12; r += 5) {
+    const rows_t alone = run<Backend>(sched, make_canvas(v, 1, 100 + r));
+    CHECK(alone[0] == big[r]);
+  }
+  // The same rows in another batch, at other indices.
+  const rows_t shifted = run<Backend>(sched, make_canvas(v, 6, 106));
+  for (std::size_t r = 0; r < 6; ++r) CHECK(shifted[r] == big[6 + r]);
+}
+
+TEST_CASE("results do not depend on the OpenMP thread count") {
+#if APGEN_HAS_OPENMP
+  const auto v = vocab8();
+  auto sched = apgen::schedules::lowest_entropy(apgen::schedules::unmask_count::cosine(6), apgen::sampling::temperature(1.0));
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const rows_t one = run<apgen::backends::omp>(sched, make_canvas(v, 16, 7));
+  for (int threads : {2, 3, 4}) {
+    omp_set_num_threads(threads);
+    CHECK(run<apgen::backends::omp>(sched, make_canvas(v, 16, 7)) == one);
+  }
+  omp_set_num_threads(before);
+#else
+  MESSAGE("built without OpenMP: nothing to compare");
+#endif
+}
+
+TEST_CASE_TEMPLATE("every backend decodes exactly as serial", Backend, APGEN_TEST_CPU_BACKENDS) {
+  const auto v = vocab8();
+  using apgen::schedules::unmask_count;
+  CHECK(run<Backend>(apgen::schedules::top_probability(unmask_count::linear(5)), make_canvas(v, 9, 3)) ==
+        run<apgen::backends::serial>(apgen::schedules::top_probability(unmask_count::linear(5)), make_canvas(v, 9, 3)));
+  CHECK(run<Backend>(apgen::schedules::top_margin(unmask_count::fixed_k(3), apgen::sampling::top_k(3)), make_canvas(v, 9, 3)) ==
+        run<apgen::backends::serial>(apgen::schedules::top_margin(unmask_count::fixed_k(3), apgen::sampling::top_k(3)), make_canvas(v, 9, 3)));
+  CHECK(run<Backend>(apgen::schedules::blockwise<>(4, 2), make_canvas(v, 9, 3)) ==
+        run<apgen::backends::serial>(apgen::schedules::blockwise<>(4, 2), make_canvas(v, 9, 3)));
+  CHECK(run<Backend>(apgen::schedules::threshold<>(0.5), make_canvas(v, 9, 3)) ==
+        run<apgen::backends::serial>(apgen::schedules::threshold<>(0.5), make_canvas(v, 9, 3)));
+  CHECK(run<Backend>(apgen::schedules::any_process<>(), make_canvas(v, 9, 3, 400), 5, true) ==
+        run<apgen::backends::serial>(apgen::schedules::any_process<>(), make_canvas(v, 9, 3, 400), 5, true));
+}
+
+TEST_CASE("stop reasons: no mask left, EOS, fixed point, step limit, length limit, capacity") {
+  const auto v = vocab8();
+  const int eos = *v.eos();
+  // A process that never settles: the last position always inserts a MASK, which the next step unmasks.
+  auto grower = apgen::make_denoiser(
+      v.size(),
+      [](std::span<const int> row, apgen::matrix_view<float> z, apgen::matrix_view<float> ctl) {
+        for (std::size_t i = 0; i < row.size(); ++i) z(i, 3) = 5.f;
+        if (!row.empty()) ctl(row.size() - 1, apgen::control_insert) = 5.f;
+      },
+      apgen::heads::tokens_and_controls);
+  using grower_t = decltype(grower);
+  SUBCASE("no mask left, with steps equal to the unmask count's promise") {
+    auto c = make_canvas(v, 3, 0);
+    auto gen = apgen::make_generator(apgen::testing::hashed_model{}, apgen::schedules::top_probability(apgen::schedules::unmask_count::linear(4)));
+    const auto res = gen.generate(c);
+    for (auto& r : res.rows) {
+      CHECK(r.reason == apgen::stop_reason::no_mask_left);
+      CHECK(r.steps == 4);
+    }
+  }
+  SUBCASE("EOS stops an appending ARM row, and the row ends in EOS") {
+    auto model = apgen::make_denoiser(v.size(), [eos](std::span<const int> row, apgen::matrix_view<float> z) {
+      for (std::size_t i = 0; i < row.size(); ++i) z(i, i < 6 ? 2 + i % 3 : static_cast<std::size_t>(eos)) = 5.f;
+    });
+    apgen::canvas c(v, 1, 32);
+    c.assign(0, {2, 0});
+    auto gen = apgen::make_generator<apgen::edits::arm_append>(model, apgen::schedules::autoregressive<>{});
+    const auto res = gen.generate(c);
+    CHECK(res.rows[0].reason == apgen::stop_reason::eos);
+    CHECK(c.length(0) == 7);
+    CHECK(c.row(0).back() == eos);
+  }
+  SUBCASE("an appending ARM row that never says EOS stops at its capacity without overflowing") {
+    auto model = apgen::make_denoiser(v.size(), [](std::span<const int> row, apgen::matrix_view<float> z) {
+      for (std::size_t i = 0; i < row.size(); ++i) z(i, 3) = 5.f;
+    });
+    apgen::canvas c(v, 1, 10);
+    c.assign(0, {2, 0});
+    auto gen = apgen::make_generator<apgen::edits::arm_append>(model, apgen::schedules::autoregressive<>{});
+    const auto res = gen.generate(c);
+    CHECK(res.rows[0].reason == apgen::stop_reason::no_mask_left);
+    CHECK(c.length(0) == 10);
+  }
+  SUBCASE("a fixed point ends an editing process that settles") {
+    auto settles = apgen::make_denoiser(
+        v.size(), [](std::span<const int> row, apgen::matrix_view<float> z, apgen::matrix_view<float>) {
+          for (std::size_t i = 0; i < row.size(); ++i) z(i, 4) = 5.f;
+        },
+        apgen::heads::tokens_and_controls);
+    apgen::canvas c(v, 1, 8);
+    c.assign(0, {2, 0, 0});
+    auto gen = apgen::make_generator(settles, apgen::schedules::any_process<>{});
+    const auto res = gen.generate(c);
+    CHECK(res.rows[0].reason == apgen::stop_reason::fixed_point);
+    CHECK(res.rows[0].steps == 2); // one step unmasks both, the next changes nothing
+  }
+  SUBCASE("step limit for a process that never settles") {
+    apgen::canvas c(v, 1, 100000);
+    c.assign(0, {2, 3, 4});
+    apgen::generator<grower_t, apgen::schedules::any_process<>, apgen::edits::any_process, apgen::backends::serial,
+                     apgen::stopping::any_of<apgen::stopping::fixed_point, apgen::stopping::max_steps>>
+        gen(grower, {}, {}, apgen::stopping::any_of(apgen::stopping::fixed_point{}, apgen::stopping::max_steps{6}));
+    const auto res = gen.generate(c);
+    CHECK(res.rows[0].reason == apgen::stop_reason::step_limit);
+    CHECK(res.rows[0].steps == 6);
+    CHECK(c.length(0) == 9);
+  }
+  SUBCASE("length limit") {
+    apgen::canvas c(v, 1, 100000);
+    c.assign(0, {2, 3, 4});
+    auto stop = apgen::stopping::stop_when(apgen::stopping::max_length{20}, apgen::stopping::max_steps{1000});
+    apgen::generator<grower_t, apgen::schedules::any_process<>, apgen::edits::any_process, apgen::backends::serial, decltype(stop)> gen(
+        grower, {}, {}, stop);
+    const auto res = gen.generate(c);
+    CHECK(res.rows[0].reason == apgen::stop_reason::length_limit);
+    CHECK(c.length(0) == 20);
+  }
+  SUBCASE("capacity: stop_row ends only the row that would overflow") {
+    apgen::canvas c(v, std::vector<std::size_t>{6, 5000});
+    c.assign(0, {2, 3, 4});
+    c.assign(1, {2, 3, 4});
+    apgen::generator<grower_t, apgen::schedules::any_process<>> gen(grower, apgen::schedules::any_process<>{},
+                                                                     {1, apgen::overflow_policy::stop_row, 12});
+    const auto res = gen.generate(c);
+    CHECK(res.rows[0].reason == apgen::stop_reason::capacity);
+    CHECK(c.length(0) == 6);
+    CHECK(res.rows[1].reason == apgen::stop_reason::step_limit);
+    CHECK(c.length(1) == 15);
+  }
+  SUBCASE("capacity: the default policy throws naming the row") {
+    apgen::canvas c(v, 1, 6);
+    c.assign(0, {2, 3, 4});
+    auto gen = apgen::make_generator(grower, apgen::schedules::any_process<>{});
+    CHECK_THROWS_WITH_AS(gen.generate(c), doctest::Contains("capacity 6"), apgen::capacity_exceeded);
+  }
+}
+
+TEST_CASE("bad denoiser output and mismatched shapes fail with a clear message") {
+  const auto v = vocab8();
+  SUBCASE("NaN token scores name the row and position") {
+    auto model = apgen::make_denoiser(v.size(), [](std::span<const int> row, apgen::matrix_view<float> z) {
+      for (std::size_t i = 0; i < row.size(); ++i) z(i, 2) = i == 3 ? std::nanf("") : 1.f;
+    });
+    apgen::canvas c(v, 2, 8);
+    c.assign_prompt_and_masks(0, {}, 2);
+    c.assign_prompt_and_masks(1, {}, 5);
+    auto gen = apgen::make_generator(model, apgen::schedules::top_probability());
+    CHECK_THROWS_WITH_AS(gen.generate(c), doctest::Contains("row 1, position 3"), apgen::invalid_score);
+  }
+  SUBCASE("a denoiser for another vocabulary size") {
+    apgen::canvas c(v, 1, 8);
+    c.assign_prompt_and_masks(0, {}, 2);
+    auto gen = apgen::make_generator(apgen::testing::hashed_model{5}, apgen::schedules::top_probability());
+    CHECK_THROWS_WITH_AS(gen.generate(c), doctest::Contains("scores 5 tokens"), apgen::shape_mismatch);
+  }
+  SUBCASE("a schedule that needs control heads with a token-only denoiser") {
+    CHECK_THROWS_AS(apgen::make_generator(apgen::testing::hashed_model{}, apgen::schedules::any_process<>{}), apgen::invalid_argument);
+  }
+  SUBCASE("a row-wise callable that declares controls but cannot write them") {
+    auto f = [](std::span<const int>, apgen::matrix_view<float>) {};
+    CHECK_THROWS_AS(apgen::make_denoiser(v.size(), f, apgen::heads::tokens_and_controls), apgen::invalid_argument);
+  }
+}
+
+TEST_CASE("a trace records exactly the edits applied, and tracing does not change the result") {
+  const auto v = vocab8();
+  apgen::testing::hashed_model m{9, 6.0f, true, 0.0f};
+  auto c1 = make_canvas(v, 4, 9, 400);
+  auto c2 = make_canvas(v, 4, 9, 400);
+  auto gen = apgen::make_generator(m, apgen::schedules::any_process<>{}, {77, apgen::overflow_policy::throw_error, 40});
+  const auto plain = gen.generate(c1);
+  apgen::op_trace trace;
+  const auto traced = gen.generate(c2, trace);
+  CHECK(rows_of(c1) == rows_of(c2));
+  std::size_t edits = 0;
+  for (auto& r : traced.rows) edits += r.totals.unmasked + r.totals.remasked + r.totals.inserted + r.totals.erased;
+  CHECK(trace.records().size() == edits);
+  CHECK(edits > 0);
+  // Control edits carry the control probability (above the 0.5 threshold); unmasks carry the confidence.
+  for (const auto& rec : trace.records()) {
+    if (rec.op == apgen::op_unmask) CHECK(rec.score > 0.f);
+    else CHECK(rec.score > 0.5f);
+  }
+  std::ostringstream json;
+  apgen::io::write_jsonl(json, trace.records(), &v);
+  std::istringstream lines(json.str());
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(lines, line)) {
+    CHECK(line.front() == '{');
+    CHECK(line.find("\"op\":\"") != std::string::npos);
+    ++n;
+  }
+  CHECK(n == edits);
+}
+
+TEST_CASE("the observer sees every step") {
+  const auto v = vocab8();
+  auto c = make_canvas(v, 2, 0);
+  auto gen = apgen::make_generator(apgen::testing::hashed_model{}, apgen::schedules::top_probability(apgen::schedules::unmask_count::fixed_k(2)));
+  apgen::no_trace off;
+  std::uint32_t seen = 0;
+  const auto res = gen.generate(c, off, [&](const apgen::canvas&, const apgen::step_report& rep) { CHECK(rep.step == seen++); });
+  CHECK(seen == res.steps);
+}
+
+} // TEST_SUITE

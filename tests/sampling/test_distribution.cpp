@@ -1,0 +1,100 @@
+// The vector distribution summary against the scalar reference, on random logits of many vocabulary sizes,
+// with suppressed ids, ties, and bad values.
+#include <apgen/sampling/distribution.hpp>
+
+#include <support/backends.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+using apgen::sampling::distribution_summary;
+using apgen::sampling::token_filter;
+
+namespace {
+// Textbook softmax statistics in long double: the reference the scalar path is checked against.
+struct naive {
+  int argmax = -1;
+  long double p_top = 0, margin = 0, entropy = 0;
+};
+naive naive_stats(const std::vector<float>& z, const token_filter& f) {
+  naive n;
+  float m = -INFINITY, m2 = -INFINITY;
+  for (std::size_t j = 0; j < z.size(); ++j) {
+    if (f.excluded(static_cast<int>(j))) continue;
+    if (z[j] > m) {
+      m2 = m;
+      m = z[j];
+      n.argmax = static_cast<int>(j);
+    } else if (z[j] > m2) m2 = z[j];
+  }
+  long double s = 0;
+  for (std::size_t j = 0; j < z.size(); ++j)
+    if (!f.excluded(static_cast<int>(j))) s += std::exp(static_cast<long double>(z[j]) - m);
+  for (std::size_t j = 0; j < z.size(); ++j)
+    if (!f.excluded(static_cast<int>(j))) {
+      const long double p = std::exp(static_cast<long double>(z[j]) - m) / s;
+      if (p > 0) n.entropy -= p * std::log(p);
+    }
+  n.p_top = 1 / s;
+  n.margin = (1 - std::exp(static_cast<long double>(m2) - m)) / s;
+  return n;
+}
+} // namespace
+
+TEST_SUITE("distribution summary") {
+
+TEST_CASE_TEMPLATE("agrees with a long-double softmax on random logits (V from 1 to 32,000)", Backend, APGEN_TEST_CPU_BACKENDS) {
+  std::mt19937 g(7);
+  for (std::size_t V : {1u, 2u, 3u, 15u, 16u, 17u, 33u, 100u, 1000u, 4099u, 32000u}) {
+    for (int trial = 0; trial < 12; ++trial) {
+      std::normal_distribution<float> d(0.f, trial % 3 == 0 ? 8.f : 2.f);
+      std::vector<float> z(V);
+      for (auto& v : z) v = d(g);
+      if (trial % 4 == 1 && V > 3) z[V / 2] = z[V / 3]; // ties somewhere
+      token_filter f;
+      if (trial % 2 && V > 2) f = token_filter{0, static_cast<int>(V - 1)};
+      CAPTURE(V);
+      CAPTURE(trial);
+      const distribution_summary s = apgen::sampling::summarize<Backend>(z, f);
+      const naive n = naive_stats(z, f);
+      if (n.argmax < 0) {
+        CHECK_FALSE(s.finite());
+        continue;
+      }
+      REQUIRE(s.finite());
+      CHECK(s.argmax == n.argmax);
+      CHECK(s.probability(s.top1) == doctest::Approx(static_cast<double>(n.p_top)).epsilon(2e-5));
+      CHECK(s.margin() == doctest::Approx(static_cast<double>(n.margin)).epsilon(2e-5).scale(0.05));
+      CHECK(s.entropy() == doctest::Approx(static_cast<double>(n.entropy)).epsilon(2e-5).scale(0.05));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("the argmax is the first of equal maxima and skips suppressed ids", Backend, APGEN_TEST_CPU_BACKENDS) {
+  std::vector<float> z(70, 0.f);
+  z[3] = z[40] = z[69] = 5.f;
+  CHECK(apgen::sampling::summarize<Backend>(z, token_filter{}).argmax == 3);
+  CHECK(apgen::sampling::summarize<Backend>(z, token_filter{3}).argmax == 40);
+  CHECK(apgen::sampling::summarize<Backend>(z, token_filter{3}).top2 == 5.f);
+  CHECK(apgen::sampling::summarize<Backend>(z, token_filter{3, 40}).argmax == 69);
+}
+
+TEST_CASE_TEMPLATE("NaN and infinite logits are reported as not finite", Backend, APGEN_TEST_CPU_BACKENDS) {
+  for (std::size_t V : {5u, 64u, 1000u}) {
+    for (std::size_t at : {std::size_t{0}, V / 2, V - 1}) {
+      std::vector<float> z(V, 1.f);
+      z[at] = std::numeric_limits<float>::quiet_NaN();
+      CHECK_FALSE(apgen::sampling::summarize<Backend>(z, token_filter{}).finite());
+      z[at] = std::numeric_limits<float>::infinity();
+      CHECK_FALSE(apgen::sampling::summarize<Backend>(z, token_filter{}).finite());
+    }
+  }
+  std::vector<float> all_neg(40, -std::numeric_limits<float>::infinity());
+  CHECK_FALSE(apgen::sampling::summarize<Backend>(all_neg, token_filter{}).finite());
+}
+
+} // TEST_SUITE

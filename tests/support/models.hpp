@@ -1,0 +1,53 @@
+#pragma once
+// Denoisers for tests: deterministic pseudo-random logits that depend only on (row content, position, token), so
+// a row's scores never depend on its batch, and confidences are well separated (no near-ties between backends).
+
+#include <apgen/core/canvas.hpp>
+#include <apgen/core/denoiser_output.hpp>
+#include <apgen/core/rng.hpp>
+#include <apgen/core/step_context.hpp>
+
+#include <cmath>
+#include <cstdint>
+
+namespace apgen::testing {
+
+inline std::uint64_t content_hash(std::span<const token_id> row) {
+  std::uint64_t h = 0x12345;
+  for (auto t : row) h = apgen::detail::splitmix64(h ^ static_cast<std::uint64_t>(t + 1));
+  return h;
+}
+
+/// Logits in [-scale, scale] drawn from a hash of (row content, position, token). Optional control logits too.
+struct hashed_model {
+  std::size_t vocab = 9;
+  float scale = 6.0f;
+  bool controls = false;
+  float control_bias = -1.0f; // controls fire rarely by default
+
+  std::size_t vocab_size() const { return vocab; }
+  apgen::head_set heads() const { return controls ? apgen::heads::tokens_and_controls : apgen::heads::tokens_only; }
+  void predict(const apgen::canvas& c, const apgen::step_context& ctx, apgen::denoiser_output& out) const {
+    for (std::size_t r = 0; r < c.rows(); ++r) {
+      if (!ctx.is_active(r)) continue;
+      const auto row = c.row(r);
+      const std::uint64_t h = content_hash(row);
+      auto tok = out.tokens(r);
+      for (std::size_t i = 0; i < row.size(); ++i)
+        for (std::size_t v = 0; v < vocab; ++v) {
+          const std::uint64_t x = apgen::detail::splitmix64(h ^ (i * 1315423911ull) ^ (v << 40));
+          tok(i, v) = scale * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f);
+        }
+      if (controls) {
+        auto ctl = out.controls(r);
+        for (std::size_t i = 0; i < row.size(); ++i)
+          for (std::size_t k = 0; k < 3; ++k) {
+            const std::uint64_t x = apgen::detail::splitmix64(h ^ (i * 2654435761ull) ^ ((k + 100) << 40));
+            ctl(i, k) = control_bias + 2.0f * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f);
+          }
+      }
+    }
+  }
+};
+
+} // namespace apgen::testing
