@@ -40,7 +40,7 @@ template <class Backend, class Schedule>
 rows_t run(Schedule s, apgen::canvas c, std::uint64_t seed = 42, bool controls = false) {
   apgen::testing::hashed_model m{9, 6.0f, controls};
   apgen::generator<apgen::testing::hashed_model, Schedule, typename Schedule::default_edits, Backend> gen(
-      m, s, {seed, apgen::overflow_policy::stop_row, 60});
+      m, s, {.seed = seed, .overflow = apgen::overflow_policy::stop_row, .max_steps = 60});
   gen.generate(c);
   return rows_of(c);
 }
@@ -156,7 +156,7 @@ TEST_CASE("stop reasons: no mask left, EOS, fixed point, step limit, length limi
     c.assign(0, {2, 3, 4});
     apgen::generator<grower_t, apgen::schedules::any_process<>, apgen::edits::any_process, apgen::backends::serial,
                      apgen::stopping::any_of<apgen::stopping::fixed_point, apgen::stopping::max_steps>>
-        gen(grower, {}, {}, apgen::stopping::any_of(apgen::stopping::fixed_point{}, apgen::stopping::max_steps{6}));
+        gen(grower, apgen::schedules::any_process<>(), {}, apgen::stopping::any_of(apgen::stopping::fixed_point{}, apgen::stopping::max_steps{6}));
     const auto res = gen.generate(c);
     CHECK(res.rows[0].reason == apgen::stop_reason::step_limit);
     CHECK(res.rows[0].steps == 6);
@@ -167,7 +167,7 @@ TEST_CASE("stop reasons: no mask left, EOS, fixed point, step limit, length limi
     c.assign(0, {2, 3, 4});
     auto stop = apgen::stopping::stop_when(apgen::stopping::max_length{20}, apgen::stopping::max_steps{1000});
     apgen::generator<grower_t, apgen::schedules::any_process<>, apgen::edits::any_process, apgen::backends::serial, decltype(stop)> gen(
-        grower, {}, {}, stop);
+        grower, apgen::schedules::any_process<>(), {}, stop);
     const auto res = gen.generate(c);
     CHECK(res.rows[0].reason == apgen::stop_reason::length_limit);
     CHECK(c.length(0) == 20);
@@ -176,8 +176,8 @@ TEST_CASE("stop reasons: no mask left, EOS, fixed point, step limit, length limi
     apgen::canvas c(v, std::vector<std::size_t>{6, 5000});
     c.assign(0, {2, 3, 4});
     c.assign(1, {2, 3, 4});
-    apgen::generator<grower_t, apgen::schedules::any_process<>> gen(grower, apgen::schedules::any_process<>{},
-                                                                     {1, apgen::overflow_policy::stop_row, 12});
+    apgen::generator<grower_t, apgen::schedules::any_process<>> gen(
+        grower, apgen::schedules::any_process<>(), {.seed = 1, .overflow = apgen::overflow_policy::stop_row, .max_steps = 12});
     const auto res = gen.generate(c);
     CHECK(res.rows[0].reason == apgen::stop_reason::capacity);
     CHECK(c.length(0) == 6);
@@ -211,11 +211,11 @@ TEST_CASE("bad denoiser output and mismatched shapes fail with a clear message")
     CHECK_THROWS_WITH_AS(gen.generate(c), doctest::Contains("scores 5 tokens"), apgen::shape_mismatch);
   }
   SUBCASE("a schedule that needs control heads with a token-only denoiser") {
-    CHECK_THROWS_AS(apgen::make_generator(apgen::testing::hashed_model{}, apgen::schedules::any_process<>{}), apgen::invalid_argument);
+    CHECK_THROWS_AS((void)apgen::make_generator(apgen::testing::hashed_model{}, apgen::schedules::any_process<>()), apgen::invalid_argument);
   }
   SUBCASE("a row-wise callable that declares controls but cannot write them") {
     auto f = [](std::span<const int>, apgen::matrix_view<float>) {};
-    CHECK_THROWS_AS(apgen::make_denoiser(v.size(), f, apgen::heads::tokens_and_controls), apgen::invalid_argument);
+    CHECK_THROWS_AS((void)apgen::make_denoiser(v.size(), f, apgen::heads::tokens_and_controls), apgen::invalid_argument);
   }
 }
 
@@ -224,7 +224,7 @@ TEST_CASE("a trace records exactly the edits applied, and tracing does not chang
   apgen::testing::hashed_model m{9, 6.0f, true, 0.0f};
   auto c1 = make_canvas(v, 4, 9, 400);
   auto c2 = make_canvas(v, 4, 9, 400);
-  auto gen = apgen::make_generator(m, apgen::schedules::any_process<>{}, {77, apgen::overflow_policy::throw_error, 40});
+  auto gen = apgen::make_generator(m, apgen::schedules::any_process<>{}, {.seed = 77, .max_steps = 40});
   const auto plain = gen.generate(c1);
   apgen::op_trace trace;
   const auto traced = gen.generate(c2, trace);

@@ -29,7 +29,7 @@ struct generator_options {
   std::uint64_t seed = 0;                              ///< keys every random draw (with row key, position, step)
   overflow_policy overflow = overflow_policy::throw_error;
   std::uint32_t max_steps = 1u << 20;                  ///< a hard bound on steps of one generation, whatever Stop says
-  std::optional<token_id> pad;                         ///< a PAD id the token choice must never produce
+  std::optional<token_id> pad = std::nullopt;          ///< a PAD id the token choice must never produce
 };
 
 /// How one row ended.

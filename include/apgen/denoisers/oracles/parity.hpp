@@ -39,7 +39,7 @@ public:
       const bool pair = t.size() >= 3 && t[1] == m_one && t[2] == m_one;
       for (std::size_t i = 0; i < t.size(); ++i) {
         const token_id x = t[i];
-        if (x != m_mask && x != m_bos && x != m_zero && x != m_one)
+        if ((x != m_mask && x != m_zero && x != m_one) && !(x == m_bos && i == 0))
           detail::fail<invalid_token>("parity oracle: row ", r, ", position ", i, " holds token ", x, ", not a bit");
         // A MASK is always deleted here, so its token choice never matters; keep it well defined anyway.
         write_choice(tok, i, x == m_mask ? m_zero : x);
