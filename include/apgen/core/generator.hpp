@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// `generator<Denoiser, Schedule, Edits, Backend, Stop>`: owns the loop of one generation and nothing else.
-/// Each step: forward pass -> token pass (choose and score y_i where the schedule asks) -> schedule selects the
-/// edits -> transition (filtered by the edit set) -> stop rules per row -> trace. Every buffer is sized before the
+/// Each step: the schedule marks the positions it will read -> forward pass -> token pass (choose and score y_i
+/// where marked) -> schedule selects the edits -> transition (filtered by the edit set) -> stop rules per row ->
+/// trace. Every buffer is sized before the
 /// first step and reused, so steps in steady state do not allocate.
 
 #include <apgen/backends/tags.hpp>
@@ -135,11 +136,13 @@ private:
 
     std::uint32_t step = 0;
     for (; step < m_opt.max_steps && any_active(); ++step) {
-      const step_context ctx{m_opt.seed, step, m_active, m_progress};
-      m_out.reshape(c, written);
-      m_denoiser.predict(c, ctx, m_out);
+      step_context ctx{m_opt.seed, step, m_active, m_progress};
+      // Marking first tells the denoiser which positions' token logits will be read (ctx.want).
       m_plan.reshape(c, with_controls);
       m_schedule.mark(c, ctx, m_plan);
+      ctx.want = m_plan.want;
+      m_out.reshape(c, written);
+      m_denoiser.predict(c, ctx, m_out);
       if (need.tokens) sampling::choose_tokens<Backend>(c, m_out, m_schedule.sampler(), m_schedule.measure(), filter, ctx, m_plan);
       m_schedule.select(c, m_out, ctx, m_plan);
       transition_options topt = topt_base;

@@ -1,0 +1,152 @@
+#pragma once
+/// \file
+/// The configuration of the transformer denoiser, and its round trip through the string map stored in a
+/// safetensors header's `__metadata__` (so a weight file says what model it holds).
+
+#include <apgen/config.hpp>
+#include <apgen/core/errors.hpp>
+
+#include <cstddef>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace apgen::nn {
+
+enum class activation { gelu, swiglu };
+
+/// Architecture of the transformer denoiser (see docs/transformer.md for the exact computation).
+struct transformer_config {
+  std::size_t vocab_size = 0;
+  std::size_t d_model = 128;
+  std::size_t n_layers = 4;
+  std::size_t n_heads = 4;
+  std::size_t d_ff = 512;
+  std::vector<std::size_t> feature_vocab_sizes; ///< extra per-position feature embeddings, summed with the tokens
+  activation act = activation::gelu;
+  bool causal = false;        ///< causal attention (ARM) instead of bidirectional (MDM, AP-MDM)
+  bool control_heads = true;  ///< the three control logits (remask, insert, delete)
+  bool pin_decoded = true;    ///< SUBS: a decoded input position's logits are pinned to its token
+  token_id mask_id = 0;       ///< the MASK id, whose logit is always suppressed
+  double rope_base = 10000.0;
+  float norm_eps = 1e-5f;
+
+  [[nodiscard]] std::size_t head_dim() const noexcept { return n_heads ? d_model / n_heads : 0; }
+
+  /// Throws invalid_argument naming the first inconsistent field.
+  void validate() const {
+    auto bad = [](auto... parts) { apgen::detail::fail<invalid_argument>("transformer config: ", parts...); };
+    if (vocab_size == 0) bad("vocab_size must be positive");
+    if (d_model == 0 || n_layers == 0 || n_heads == 0 || d_ff == 0) bad("d_model, n_layers, n_heads and d_ff must be positive");
+    if (d_model % n_heads) bad("d_model ", d_model, " is not a multiple of n_heads ", n_heads);
+    if (head_dim() % 2) bad("head dimension ", head_dim(), " must be even for rotary embeddings");
+    if (mask_id < 0 || static_cast<std::size_t>(mask_id) >= vocab_size) bad("mask_id ", mask_id, " is outside the vocabulary");
+    for (auto f : feature_vocab_sizes)
+      if (f == 0) bad("a feature vocabulary size is zero");
+    if (!(rope_base > 1)) bad("rope_base must be > 1");
+    if (!(norm_eps > 0)) bad("norm_eps must be > 0");
+  }
+
+  /// The `__metadata__` form (all values are strings, as safetensors requires).
+  [[nodiscard]] std::map<std::string, std::string> to_metadata() const {
+    std::map<std::string, std::string> m;
+    m["apgen.format"] = "transformer/1";
+    m["vocab_size"] = std::to_string(vocab_size);
+    m["d_model"] = std::to_string(d_model);
+    m["n_layers"] = std::to_string(n_layers);
+    m["n_heads"] = std::to_string(n_heads);
+    m["d_ff"] = std::to_string(d_ff);
+    std::string f;
+    for (std::size_t i = 0; i < feature_vocab_sizes.size(); ++i) f += (i ? "," : "") + std::to_string(feature_vocab_sizes[i]);
+    m["feature_vocab_sizes"] = f;
+    m["activation"] = act == activation::gelu ? "gelu" : "swiglu";
+    m["causal"] = causal ? "true" : "false";
+    m["control_heads"] = control_heads ? "true" : "false";
+    m["pin_decoded"] = pin_decoded ? "true" : "false";
+    m["mask_id"] = std::to_string(mask_id);
+    std::ostringstream rb, eps;
+    rb.precision(17);
+    eps.precision(9);
+    rb << rope_base;
+    eps << norm_eps;
+    m["rope_base"] = rb.str();
+    m["norm_eps"] = eps.str();
+    return m;
+  }
+
+  /// Parses the `__metadata__` form; throws parse_error naming a missing or malformed key.
+  [[nodiscard]] static transformer_config from_metadata(const std::map<std::string, std::string>& m) {
+    auto get = [&](const char* key) -> const std::string& {
+      auto it = m.find(key);
+      if (it == m.end()) apgen::detail::fail<parse_error>("transformer metadata: missing key \"", key, "\"");
+      return it->second;
+    };
+    auto count = [&](const char* key) -> std::size_t {
+      const std::string& s = get(key);
+      std::size_t used = 0;
+      unsigned long long v = 0;
+      try {
+        v = std::stoull(s, &used);
+      } catch (...) {
+        used = 0;
+      }
+      if (used != s.size() || s.empty() || s[0] == '-') apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a count: \"", s, "\"");
+      return static_cast<std::size_t>(v);
+    };
+    auto flag = [&](const char* key) {
+      const std::string& s = get(key);
+      if (s != "true" && s != "false") apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" must be true or false, got \"", s, "\"");
+      return s == "true";
+    };
+    auto real = [&](const char* key) {
+      const std::string& s = get(key);
+      std::size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(s, &used);
+      } catch (...) {
+        used = 0;
+      }
+      if (used != s.size() || s.empty()) apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a number: \"", s, "\"");
+      return v;
+    };
+    if (get("apgen.format") != "transformer/1")
+      apgen::detail::fail<parse_error>("transformer metadata: unknown format \"", get("apgen.format"), "\" (expected transformer/1)");
+    transformer_config c;
+    c.vocab_size = count("vocab_size");
+    c.d_model = count("d_model");
+    c.n_layers = count("n_layers");
+    c.n_heads = count("n_heads");
+    c.d_ff = count("d_ff");
+    const std::string& f = get("feature_vocab_sizes");
+    for (std::size_t at = 0; at < f.size();) {
+      const auto comma = f.find(',', at);
+      const std::string part = f.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+      std::size_t used = 0;
+      unsigned long v = 0;
+      try {
+        v = std::stoul(part, &used);
+      } catch (...) {
+        used = 0;
+      }
+      if (used != part.size() || part.empty()) apgen::detail::fail<parse_error>("transformer metadata: bad feature_vocab_sizes \"", f, "\"");
+      c.feature_vocab_sizes.push_back(v);
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    const std::string& a = get("activation");
+    if (a != "gelu" && a != "swiglu") apgen::detail::fail<parse_error>("transformer metadata: unknown activation \"", a, "\"");
+    c.act = a == "gelu" ? activation::gelu : activation::swiglu;
+    c.causal = flag("causal");
+    c.control_heads = flag("control_heads");
+    c.pin_decoded = flag("pin_decoded");
+    c.mask_id = static_cast<token_id>(count("mask_id"));
+    c.rope_base = real("rope_base");
+    c.norm_eps = static_cast<float>(real("norm_eps"));
+    c.validate();
+    return c;
+  }
+};
+
+} // namespace apgen::nn

@@ -1,0 +1,370 @@
+#pragma once
+/// \file
+/// The transformer denoiser: token (+ feature) embeddings, pre-LayerNorm blocks with rotary multi-head attention
+/// (positions recomputed from the current row at every step) and a GELU or SwiGLU MLP, a final norm, a token head
+/// with the SUBS convention (MASK never predicted, decoded positions pinned) and three control heads.
+///
+/// Rows are packed one after another (no padding): the dense layers run on all tokens of the batch at once, and
+/// attention runs per (row, head), so a row's output never depends on the other rows. Threads split the dense
+/// layers by token rows and attention by (row, head); Eigen runs each product single-threaded inside them.
+/// Causal models keep a KV cache per row: a step re-encodes only the positions after the longest unchanged prefix,
+/// so ARM decoding by appending costs O(L) per new token.
+
+#include <apgen/backends/tags.hpp>
+#include <apgen/config.hpp>
+#include <apgen/core/canvas.hpp>
+#include <apgen/core/denoiser_output.hpp>
+#include <apgen/core/errors.hpp>
+#include <apgen/core/step_context.hpp>
+#include <apgen/nn/config.hpp>
+#include <apgen/nn/kernels.hpp>
+#include <apgen/nn/weights.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <span>
+#include <vector>
+
+namespace apgen::nn {
+
+/// Per-position feature ids for models with feature embeddings: f(row tokens, position, feature index).
+using feature_function = std::function<token_id(std::span<const token_id>, std::size_t, std::size_t)>;
+
+struct transformer_options {
+  bool kv_cache = true;       ///< causal models only: reuse keys/values of an unchanged prefix
+  feature_function features;  ///< required when the config has feature embeddings
+};
+
+namespace detail {
+/// Runs f(begin, end) over [0, n) split into one contiguous chunk per thread (one chunk without OpenMP or for
+/// small n). Chunks are multiples of 8 rows so vector loads stay aligned to the row blocks.
+template <class F>
+void for_row_chunks(std::size_t n, std::size_t min_rows_per_thread, F&& f) {
+#if APGEN_HAS_OPENMP
+  const auto threads = static_cast<std::size_t>(omp_get_max_threads());
+  if (threads > 1 && n >= 2 * min_rows_per_thread) {
+    const std::size_t chunks = std::min(threads, n / min_rows_per_thread);
+    APGEN_PRAGMA_OMP(parallel for schedule(static, 1) num_threads(static_cast<int>(chunks)))
+    for (long long t = 0; t < static_cast<long long>(chunks); ++t) {
+      const std::size_t per = (n + chunks - 1) / chunks;
+      const std::size_t rounded = (per + 7) / 8 * 8;
+      const std::size_t b = std::min(n, static_cast<std::size_t>(t) * rounded), e = std::min(n, b + rounded);
+      if (b < e) f(b, e);
+    }
+    return;
+  }
+#endif
+  (void)min_rows_per_thread;
+  f(0, n);
+}
+
+/// Keeps Eigen's own threading off for the duration of a forward pass (we thread by rows and heads ourselves).
+class eigen_single_thread {
+public:
+  eigen_single_thread() : m_saved(Eigen::nbThreads()) { Eigen::setNbThreads(1); }
+  ~eigen_single_thread() { Eigen::setNbThreads(m_saved); }
+  eigen_single_thread(const eigen_single_thread&) = delete;
+  eigen_single_thread& operator=(const eigen_single_thread&) = delete;
+
+private:
+  int m_saved;
+};
+} // namespace detail
+
+/// The transformer as an apgen::denoiser.
+class transformer {
+public:
+  explicit transformer(transformer_weights w, transformer_options opt = {}) : m_w(std::move(w)), m_opt(std::move(opt)) {
+    m_w.config.validate();
+    if (!m_w.config.feature_vocab_sizes.empty() && !m_opt.features)
+      apgen::detail::fail<invalid_argument>("transformer: the model has ", m_w.config.feature_vocab_sizes.size(),
+                                            " feature embeddings; pass transformer_options::features");
+#if APGEN_HAS_OPENMP
+    m_scores.resize(static_cast<std::size_t>(omp_get_max_threads()));
+#else
+    m_scores.resize(1);
+#endif
+  }
+
+  [[nodiscard]] std::size_t vocab_size() const noexcept { return m_w.config.vocab_size; }
+  [[nodiscard]] head_set heads() const noexcept { return {true, m_w.config.control_heads}; }
+  [[nodiscard]] const transformer_config& config() const noexcept { return m_w.config; }
+  [[nodiscard]] transformer_weights& weights() noexcept {
+    reset_cache();
+    return m_w;
+  }
+  /// Forgets every cached key/value (call after changing weights or to compare with a full re-encode).
+  void reset_cache() { m_cache.clear(); }
+
+  /// The denoiser entry point: token logits at the positions ctx.want marks (all when empty), control logits at
+  /// every position of every active row.
+  void predict(const canvas& c, const step_context& ctx, denoiser_output& out) {
+    const auto& cfg = m_w.config;
+    if (c.vocab_size() != cfg.vocab_size)
+      apgen::detail::fail<shape_mismatch>("transformer: canvas vocabulary has ", c.vocab_size(), " tokens, the model ", cfg.vocab_size);
+    if (c.mask() != cfg.mask_id)
+      apgen::detail::fail<shape_mismatch>("transformer: canvas MASK id is ", c.mask(), ", the model was built for ", cfg.mask_id);
+    detail::eigen_single_thread guard;
+    const bool cached = cfg.causal && m_opt.kv_cache;
+    plan_segments(c, ctx, cached);
+    m_rope.ensure(c.max_capacity() + 1, cfg.head_dim(), cfg.rope_base);
+    embed(c);
+    for (std::size_t l = 0; l < cfg.n_layers; ++l) layer(l, cached);
+    final_norm(cached);
+    write_outputs(c, ctx, out, cached);
+  }
+
+private:
+  /// A run of positions of one row to encode this step: positions [start, length) of row `row`, stored in the
+  /// workspace at rows [packed, packed + length - start).
+  struct segment {
+    std::size_t row, start, length, packed;
+  };
+  struct row_cache {
+    std::vector<token_id> tokens;   // tokens the cache was built from
+    std::vector<matrix> k, v;       // per layer: capacity x d (after RoPE)
+    matrix z;                       // final normed hidden state: capacity x d
+  };
+
+  void plan_segments(const canvas& c, const step_context& ctx, bool cached) {
+    m_segments.clear();
+    std::size_t packed = 0;
+    if (cached && m_cache.size() != c.rows()) m_cache.assign(c.rows(), row_cache{});
+    for (std::size_t r = 0; r < c.rows(); ++r) {
+      if (!ctx.is_active(r)) continue;
+      const auto row = c.row(r);
+      std::size_t start = 0;
+      if (cached) {
+        auto& rc = m_cache[r];
+        const std::size_t cap = c.capacity(r);
+        if (static_cast<std::size_t>(rc.z.rows()) != cap) {
+          rc.k.assign(m_w.config.n_layers, matrix(cap, m_w.config.d_model));
+          rc.v.assign(m_w.config.n_layers, matrix(cap, m_w.config.d_model));
+          rc.z.resize(static_cast<Eigen::Index>(cap), static_cast<Eigen::Index>(m_w.config.d_model));
+          rc.tokens.clear();
+        }
+        const auto [a, b] = std::mismatch(rc.tokens.begin(), rc.tokens.end(), row.begin(), row.end());
+        start = static_cast<std::size_t>(a - rc.tokens.begin());
+        rc.tokens.assign(row.begin(), row.end());
+      }
+      m_segments.push_back({r, start, row.size(), packed});
+      packed += row.size() - start;
+    }
+    m_rows = packed;
+    const auto d = static_cast<Eigen::Index>(m_w.config.d_model), ff = static_cast<Eigen::Index>(m_w.config.d_ff);
+    const auto T = static_cast<Eigen::Index>(m_rows);
+    grow(m_h, T, d);
+    grow(m_a, T, d);
+    grow(m_qkv, T, 3 * d);
+    grow(m_att, T, d);
+    grow(m_u, T, ff);
+    if (m_w.config.act == activation::swiglu) grow(m_g, T, ff);
+  }
+
+  // Buffers only grow: a step never allocates once the largest batch has been seen.
+  static void grow(matrix& m, Eigen::Index rows, Eigen::Index cols) {
+    if (m.rows() < rows || m.cols() != cols) m.resize(std::max(rows, m.rows()), cols);
+  }
+  auto top(matrix& m) { return m.topRows(static_cast<Eigen::Index>(m_rows)); }
+
+  void embed(const canvas& c) {
+    const auto& cfg = m_w.config;
+    for (const auto& s : m_segments) {
+      const auto row = c.row(s.row);
+      for (std::size_t i = s.start; i < s.length; ++i) {
+        const auto t = static_cast<Eigen::Index>(s.packed + i - s.start);
+        m_h.row(t) = m_w.tok_embed.row(row[i]);
+        for (std::size_t k = 0; k < cfg.feature_vocab_sizes.size(); ++k) {
+          const token_id f = m_opt.features(row, i, k);
+          if (f < 0 || static_cast<std::size_t>(f) >= cfg.feature_vocab_sizes[k])
+            apgen::detail::fail<invalid_token>("transformer: feature ", k, " of row ", s.row, ", position ", i, " is ", f,
+                                               ", outside [0, ", cfg.feature_vocab_sizes[k], ")");
+          m_h.row(t) += m_w.feat_embed[k].row(f);
+        }
+      }
+    }
+  }
+
+  /// y = x W^T + b over the first n rows, threaded by row chunks.
+  template <class X, class Y>
+  static void linear(const X& x, const matrix& w, const row_vector& b, Y& y, std::size_t n_rows) {
+    detail::for_row_chunks(n_rows, 16, [&](std::size_t r0, std::size_t r1) {
+      const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
+      auto yb = y.middleRows(o, n);
+      yb.noalias() = x.middleRows(o, n) * w.transpose();
+      yb.rowwise() += b;
+    });
+  }
+  /// y += x W^T + b over the first n rows (residual add), threaded by row chunks.
+  template <class X, class Y>
+  static void linear_add(const X& x, const matrix& w, const row_vector& b, Y& y, std::size_t n_rows) {
+    detail::for_row_chunks(n_rows, 16, [&](std::size_t r0, std::size_t r1) {
+      const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
+      auto yb = y.middleRows(o, n);
+      yb.noalias() += x.middleRows(o, n) * w.transpose();
+      yb.rowwise() += b;
+    });
+  }
+  void norm(const matrix& x, matrix& y, const row_vector& w, const row_vector& b) {
+    detail::for_row_chunks(m_rows, 64, [&](std::size_t r0, std::size_t r1) {
+      const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
+      auto yb = y.middleRows(o, n);
+      layer_norm_rows(x.middleRows(o, n), yb, w, b, m_w.config.norm_eps);
+    });
+  }
+
+  void layer(std::size_t l, bool cached) {
+    const auto& cfg = m_w.config;
+    const auto& L = m_w.layers[l];
+    const std::size_t d = cfg.d_model, dh = cfg.head_dim(), H = cfg.n_heads;
+    norm(m_h, m_a, L.norm1_w, L.norm1_b);
+    auto qkv = top(m_qkv);
+    linear(top(m_a), L.qkv_w, L.qkv_b, qkv, m_rows);
+    // Rotary embeddings on q and k, at each token's position in its row.
+    for (const auto& s : m_segments)
+      for (std::size_t i = s.start; i < s.length; ++i) {
+        float* row = m_qkv.row(static_cast<Eigen::Index>(s.packed + i - s.start)).data();
+        for (std::size_t h = 0; h < 2 * H; ++h) rope_apply(row + h * dh, m_rope.cos_row(i), m_rope.sin_row(i), dh);
+      }
+    if (cached)
+      for (const auto& s : m_segments) {
+        auto& rc = m_cache[s.row];
+        const auto n = static_cast<Eigen::Index>(s.length - s.start);
+        rc.k[l].middleRows(static_cast<Eigen::Index>(s.start), n) = m_qkv.block(static_cast<Eigen::Index>(s.packed), static_cast<Eigen::Index>(d), n, static_cast<Eigen::Index>(d));
+        rc.v[l].middleRows(static_cast<Eigen::Index>(s.start), n) = m_qkv.block(static_cast<Eigen::Index>(s.packed), static_cast<Eigen::Index>(2 * d), n, static_cast<Eigen::Index>(d));
+      }
+    attention(l, cached);
+    auto h = top(m_h);
+    linear_add(top(m_att), L.out_w, L.out_b, h, m_rows);
+    norm(m_h, m_a, L.norm2_w, L.norm2_b);
+    auto u = top(m_u);
+    linear(top(m_a), L.up_w, L.up_b, u, m_rows);
+    if (cfg.act == activation::gelu) {
+      detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) {
+        gelu_in_place(m_u.middleRows(static_cast<Eigen::Index>(r0), static_cast<Eigen::Index>(r1 - r0)));
+      });
+    } else {
+      auto g = top(m_g);
+      linear(top(m_a), L.gate_w, L.gate_b, g, m_rows);
+      detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) {
+        const auto o = static_cast<Eigen::Index>(r0), n = static_cast<Eigen::Index>(r1 - r0);
+        swiglu_in_place(m_g.middleRows(o, n), m_u.middleRows(o, n));
+      });
+    }
+    linear_add(top(m_u), L.down_w, L.down_b, h, m_rows);
+  }
+
+  void attention(std::size_t l, bool cached) {
+    const auto& cfg = m_w.config;
+    const auto d = static_cast<Eigen::Index>(cfg.d_model), dh = static_cast<Eigen::Index>(cfg.head_dim());
+    const std::size_t H = cfg.n_heads;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    const std::size_t jobs = m_segments.size() * H;
+    auto body = [&](std::size_t job, matrix& S) {
+      const auto& s = m_segments[job / H];
+      const auto h = static_cast<Eigen::Index>(job % H);
+      const auto nq = static_cast<Eigen::Index>(s.length - s.start), nk = static_cast<Eigen::Index>(s.length);
+      if (nq == 0) return;
+      const auto p = static_cast<Eigen::Index>(s.packed);
+      using cmap = Eigen::Map<const matrix, 0, Eigen::OuterStride<>>;
+      const cmap Q(m_qkv.data() + p * 3 * d + h * dh, nq, dh, Eigen::OuterStride<>(3 * d));
+      const float* kp = cached ? m_cache[s.row].k[l].data() + h * dh : m_qkv.data() + p * 3 * d + d + h * dh;
+      const float* vp = cached ? m_cache[s.row].v[l].data() + h * dh : m_qkv.data() + p * 3 * d + 2 * d + h * dh;
+      const Eigen::Index kv_stride = cached ? d : 3 * d;
+      const cmap K(kp, nk, dh, Eigen::OuterStride<>(kv_stride));
+      const cmap V(vp, nk, dh, Eigen::OuterStride<>(kv_stride));
+      if (S.rows() < nq || S.cols() < nk) S.resize(std::max(S.rows(), nq), std::max(S.cols(), nk));
+      auto sc = S.topLeftCorner(nq, nk);
+      sc.noalias() = (Q * K.transpose()) * scale;
+      if (cfg.causal) {
+        const auto start = static_cast<Eigen::Index>(s.start);
+        for (Eigen::Index i = 0; i < nq; ++i) {
+          const Eigen::Index visible = start + i + 1;
+          if (visible < nk) sc.row(i).tail(nk - visible).setConstant(-std::numeric_limits<float>::infinity());
+        }
+      }
+      softmax_rows(sc);
+      Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + p * d + h * dh, nq, dh, Eigen::OuterStride<>(d));
+      O.noalias() = sc * V;
+    };
+#if APGEN_HAS_OPENMP
+    APGEN_PRAGMA_OMP(parallel for schedule(dynamic, 1) if (jobs > 1))
+    for (long long j = 0; j < static_cast<long long>(jobs); ++j) body(static_cast<std::size_t>(j), m_scores[static_cast<std::size_t>(omp_get_thread_num())]);
+#else
+    for (std::size_t j = 0; j < jobs; ++j) body(j, m_scores[0]);
+#endif
+  }
+
+  void final_norm(bool cached) {
+    norm(m_h, m_a, m_w.norm_w, m_w.norm_b);
+    if (cached)
+      for (const auto& s : m_segments)
+        m_cache[s.row].z.middleRows(static_cast<Eigen::Index>(s.start), static_cast<Eigen::Index>(s.length - s.start)) =
+            m_a.middleRows(static_cast<Eigen::Index>(s.packed), static_cast<Eigen::Index>(s.length - s.start));
+  }
+
+  /// The final hidden state of position i of segment s (from the workspace, or the cache for an old position).
+  const float* z_row(const segment& s, std::size_t i, bool cached) const {
+    if (cached) return m_cache[s.row].z.row(static_cast<Eigen::Index>(i)).data();
+    return m_a.row(static_cast<Eigen::Index>(s.packed + i)).data();
+  }
+
+  void write_outputs(const canvas& c, const step_context& ctx, denoiser_output& out, bool cached) {
+    const auto& cfg = m_w.config;
+    const std::size_t d = cfg.d_model, V = cfg.vocab_size;
+    // Gather the final states of every position whose token logits are read.
+    m_wanted.clear();
+    for (const auto& s : m_segments) {
+      const std::size_t k0 = out.row_offset(s.row);
+      for (std::size_t i = 0; i < s.length; ++i)
+        if (ctx.wants_tokens(k0 + i)) m_wanted.emplace_back(static_cast<std::size_t>(&s - m_segments.data()), i);
+    }
+    const auto nw = static_cast<Eigen::Index>(m_wanted.size());
+    grow(m_zw, nw, static_cast<Eigen::Index>(d));
+    for (Eigen::Index w = 0; w < nw; ++w) {
+      const auto& [seg, i] = m_wanted[static_cast<std::size_t>(w)];
+      m_zw.row(w) = Eigen::Map<const row_vector>(z_row(m_segments[seg], i, cached), static_cast<Eigen::Index>(d));
+    }
+    grow(m_logits, nw, static_cast<Eigen::Index>(V));
+    auto lg = m_logits.topRows(nw);
+    linear(m_zw.topRows(nw), m_w.head_w, m_w.head_b, lg, m_wanted.size());
+    // Scatter into the output, applying SUBS: no MASK, and a decoded input token is certain.
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (Eigen::Index w = 0; w < nw; ++w) {
+      const auto& [seg, i] = m_wanted[static_cast<std::size_t>(w)];
+      const auto& s = m_segments[seg];
+      float* dst = out.tokens(s.row).row(i).data();
+      const token_id x = c.row(s.row)[i];
+      if (cfg.pin_decoded && x != cfg.mask_id) {
+        std::fill(dst, dst + V, neg_inf);
+        dst[x] = 0.0f;
+      } else {
+        std::copy(m_logits.row(w).data(), m_logits.row(w).data() + V, dst);
+        dst[cfg.mask_id] = neg_inf;
+      }
+    }
+    if (!cfg.control_heads || out.control_data().empty()) return;
+    for (const auto& s : m_segments) {
+      auto ctl = out.controls(s.row);
+      for (std::size_t i = 0; i < s.length; ++i) {
+        const Eigen::Map<const row_vector> z(z_row(s, i, cached), static_cast<Eigen::Index>(d));
+        for (std::size_t k = 0; k < 3; ++k) ctl(i, k) = m_w.ctl_w.row(static_cast<Eigen::Index>(k)).dot(z) + m_w.ctl_b[static_cast<Eigen::Index>(k)];
+      }
+    }
+  }
+
+  transformer_weights m_w;
+  transformer_options m_opt;
+  rope_table m_rope;
+  std::vector<segment> m_segments;
+  std::vector<row_cache> m_cache;
+  std::vector<std::pair<std::size_t, std::size_t>> m_wanted;
+  std::size_t m_rows = 0;
+  matrix m_h, m_a, m_qkv, m_att, m_u, m_g, m_zw, m_logits;
+  std::vector<matrix> m_scores;
+};
+
+} // namespace apgen::nn
