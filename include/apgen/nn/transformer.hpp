@@ -17,6 +17,7 @@
 #include <apgen/core/errors.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/nn/config.hpp>
+#include <apgen/nn/gemm.hpp>
 #include <apgen/nn/kernels.hpp>
 #include <apgen/nn/weights.hpp>
 
@@ -83,10 +84,12 @@ public:
       apgen::detail::fail<invalid_argument>("transformer: the model has ", m_w.config.feature_vocab_sizes.size(),
                                             " feature embeddings; pass transformer_options::features");
 #if APGEN_HAS_OPENMP
-    m_scores.resize(static_cast<std::size_t>(omp_get_max_threads()));
+    const auto threads = static_cast<std::size_t>(omp_get_max_threads());
 #else
-    m_scores.resize(1);
+    const std::size_t threads = 1;
 #endif
+    m_scores.resize(threads);
+    m_gemm.resize(threads);
   }
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_w.config.vocab_size; }
@@ -188,25 +191,28 @@ private:
     }
   }
 
-  /// y = x W^T + b over the first n rows, threaded by row chunks.
+  /// y = x W^T + b (or y += x W^T + b with `accumulate`, the residual form) over the first n rows, threaded by
+  /// row chunks. The bias goes in first, so the product accumulates onto it in one pass.
   template <class X, class Y>
-  static void linear(const X& x, const matrix& w, const row_vector& b, Y& y, std::size_t n_rows) {
+  void linear(const X& x, const matrix& w, const row_vector& b, Y& y, std::size_t n_rows, bool accumulate = false) {
     detail::for_row_chunks(n_rows, 16, [&](std::size_t r0, std::size_t r1) {
       const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
       auto yb = y.middleRows(o, n);
-      yb.noalias() = x.middleRows(o, n) * w.transpose();
-      yb.rowwise() += b;
+      if (accumulate)
+        yb.rowwise() += b;
+      else
+        yb.rowwise() = b;
+      gemm_accumulate_abt(x.middleRows(o, n).data(), x.outerStride(), w.data(), w.outerStride(), yb.data(), yb.outerStride(), n, w.rows(),
+                          w.cols(), buffers());
     });
   }
-  /// y += x W^T + b over the first n rows (residual add), threaded by row chunks.
-  template <class X, class Y>
-  static void linear_add(const X& x, const matrix& w, const row_vector& b, Y& y, std::size_t n_rows) {
-    detail::for_row_chunks(n_rows, 16, [&](std::size_t r0, std::size_t r1) {
-      const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
-      auto yb = y.middleRows(o, n);
-      yb.noalias() += x.middleRows(o, n) * w.transpose();
-      yb.rowwise() += b;
-    });
+  /// This thread's packing buffers.
+  gemm_buffers& buffers() {
+#if APGEN_HAS_OPENMP
+    return m_gemm[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+    return m_gemm[0];
+#endif
   }
   void norm(const matrix& x, matrix& y, const row_vector& w, const row_vector& b) {
     detail::for_row_chunks(m_rows, 64, [&](std::size_t r0, std::size_t r1) {
@@ -238,7 +244,7 @@ private:
       }
     attention(l, cached);
     auto h = top(m_h);
-    linear_add(top(m_att), L.out_w, L.out_b, h, m_rows);
+    linear(top(m_att), L.out_w, L.out_b, h, m_rows, true);
     norm(m_h, m_a, L.norm2_w, L.norm2_b);
     auto u = top(m_u);
     linear(top(m_a), L.up_w, L.up_b, u, m_rows);
@@ -254,7 +260,7 @@ private:
         swiglu_in_place(m_g.middleRows(o, n), m_u.middleRows(o, n));
       });
     }
-    linear_add(top(m_u), L.down_w, L.down_b, h, m_rows);
+    linear(top(m_u), L.down_w, L.down_b, h, m_rows, true);
   }
 
   void attention(std::size_t l, bool cached) {
@@ -365,6 +371,7 @@ private:
   std::size_t m_rows = 0;
   matrix m_h, m_a, m_qkv, m_att, m_u, m_g, m_zw, m_logits;
   std::vector<matrix> m_scores;
+  std::vector<gemm_buffers> m_gemm;
 };
 
 } // namespace apgen::nn
