@@ -196,3 +196,118 @@ TEST_CASE("config metadata round trip, and malformed metadata is named") {
 }
 
 } // TEST_SUITE
+
+// ---- Agreement with the PyTorch reference (fixtures from tools/reference_transformer.py) ----
+#include <apgen/nn/checkpoint.hpp>
+
+#include <cstdio>
+
+namespace {
+std::string fixture(const std::string& name) { return std::string(APGEN_TEST_DATA_DIR) + "/transformer/" + name; }
+
+// Runs the ragged batch of a case file through the C++ model and returns the worst relative error.
+double worst_error(const std::string& model, const std::string& weights_file, const std::string& case_file) {
+  auto w = apgen::nn::load_transformer(fixture(weights_file));
+  const auto cfg = w.config;
+  apgen::nn::transformer_options opt;
+  if (!cfg.feature_vocab_sizes.empty())
+    opt.features = [](std::span<const int>, std::size_t i, std::size_t k) { return static_cast<int>((i * (k + 3) + 1) % 5); };
+  apgen::nn::transformer m(std::move(w), opt);
+  const auto cs = apgen::io::safetensors_file::read(fixture(case_file));
+  std::vector<std::string> symbols;
+  for (std::size_t i = 1; i < cfg.vocab_size; ++i) symbols.push_back("s" + std::to_string(i));
+  apgen::vocabulary v(symbols);
+  apgen::canvas c(v, 3, 16);
+  for (std::size_t r = 0; r < 3; ++r) {
+    const auto& t = cs.get("tokens." + std::to_string(r));
+    std::vector<int> ids(t.data.begin(), t.data.end());
+    c.assign(r, ids);
+  }
+  apgen::denoiser_output out;
+  out.reshape(c, m.heads());
+  m.predict(c, {}, out);
+  double worst = 0;
+  for (std::size_t r = 0; r < 3; ++r) {
+    const auto& e = cs.get("expected.tokens." + std::to_string(r), {c.length(r), cfg.vocab_size});
+    auto t = out.tokens(r);
+    for (std::size_t k = 0; k < e.data.size(); ++k) {
+      const float got = t.data()[k], want = e.data[k];
+      if (std::isinf(want)) {
+        CHECK(got == want);
+        continue;
+      }
+      worst = std::max(worst, std::abs(static_cast<double>(got) - want) / (1.0 + std::abs(static_cast<double>(want))));
+    }
+    if (cfg.control_heads) {
+      const auto& ec = cs.get("expected.controls." + std::to_string(r), {c.length(r), 3});
+      auto ctl = out.controls(r);
+      for (std::size_t k = 0; k < ec.data.size(); ++k)
+        worst = std::max(worst, std::abs(static_cast<double>(ctl.data()[k]) - ec.data[k]) / (1.0 + std::abs(static_cast<double>(ec.data[k]))));
+    }
+  }
+  MESSAGE(model << ": worst relative error vs PyTorch " << worst);
+  return worst;
+}
+} // namespace
+
+TEST_SUITE("transformer") {
+
+TEST_CASE("agrees with the PyTorch reference: bidirectional GELU with a feature embedding and pinning") {
+  CHECK(worst_error("bidir_gelu", "bidir_gelu.weights.safetensors", "bidir_gelu.case.safetensors") < 1e-4);
+}
+TEST_CASE("agrees with the PyTorch reference: causal SwiGLU") {
+  CHECK(worst_error("causal_swiglu", "causal_swiglu.weights.safetensors", "causal_swiglu.case.safetensors") < 1e-4);
+}
+TEST_CASE("agrees with the PyTorch reference: bidirectional without pinning") {
+  CHECK(worst_error("bidir_nopin", "bidir_nopin.weights.safetensors", "bidir_nopin.case.safetensors") < 1e-4);
+}
+TEST_CASE("agrees with the PyTorch reference: BF16 weights widened on load") {
+  CHECK(worst_error("bidir_gelu bf16", "bidir_gelu.weights.bf16.safetensors", "bidir_gelu.case.bf16.safetensors") < 1e-4);
+}
+
+TEST_CASE("save then load gives the same model, in F32 exactly and in BF16 within rounding") {
+  auto cfg = apgen::nn::transformer_config{};
+  cfg.vocab_size = 9;
+  cfg.d_model = 16;
+  cfg.n_layers = 1;
+  cfg.n_heads = 2;
+  cfg.d_ff = 24;
+  cfg.act = apgen::nn::activation::swiglu;
+  auto w = apgen::nn::transformer_weights::random(cfg, 5, 0.1f);
+  const std::string path = "apgen_test_checkpoint.safetensors";
+  apgen::nn::save_transformer(path, w, apgen::io::dtype::f32, {{"step", "12"}});
+  auto back = apgen::nn::load_transformer(path);
+  CHECK(back.config.to_metadata() == cfg.to_metadata());
+  CHECK(back.layers[0].gate_w == w.layers[0].gate_w);
+  CHECK(back.ctl_b == w.ctl_b);
+  apgen::nn::save_transformer(path, w, apgen::io::dtype::bf16);
+  auto half = apgen::nn::load_transformer(path);
+  CHECK((half.head_w - w.head_w).cwiseAbs().maxCoeff() <= 0.004f * w.head_w.cwiseAbs().maxCoeff());
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a weight file for another model is refused, naming the tensor") {
+  auto cfg = apgen::nn::transformer_config{};
+  cfg.vocab_size = 9;
+  cfg.d_model = 16;
+  cfg.n_layers = 1;
+  cfg.n_heads = 2;
+  cfg.d_ff = 24;
+  auto w = apgen::nn::transformer_weights::random(cfg, 5);
+  const std::string path = "apgen_test_bad_checkpoint.safetensors";
+  // A tensor of the wrong shape under a model's name.
+  auto meta = cfg.to_metadata();
+  std::vector<float> junk(16 * 5, 0.f);
+  apgen::io::write_safetensors(path, {{"embed.tokens.weight", {5, 16}, junk}}, meta);
+  CHECK_THROWS_AS((void)apgen::nn::load_transformer(path), apgen::shape_mismatch);
+  // A missing tensor.
+  std::vector<float> ok(9 * 16, 0.f);
+  apgen::io::write_safetensors(path, {{"embed.tokens.weight", {9, 16}, ok}}, meta);
+  CHECK_THROWS_WITH((void)apgen::nn::load_transformer(path), doctest::Contains("layers.0.norm1.weight"));
+  // Metadata that is not a transformer's.
+  apgen::io::write_safetensors(path, {{"embed.tokens.weight", {9, 16}, ok}}, {{"format", "pt"}});
+  CHECK_THROWS_WITH_AS((void)apgen::nn::load_transformer(path), doctest::Contains("apgen.format"), apgen::parse_error);
+  std::remove(path.c_str());
+}
+
+} // TEST_SUITE

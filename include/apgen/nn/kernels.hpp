@@ -82,13 +82,13 @@ inline void rope_apply(float* x, const float* c, const float* s, std::size_t dim
   }
 }
 
-/// Softmax of each row in place; entries equal to -inf get probability 0.
+/// softmax(scale * s) of each row in place; entries equal to -inf get probability 0.
 template <class M>
-void softmax_rows(M&& s) {
+void softmax_rows(M&& s, float scale = 1.0f) {
   for (Eigen::Index i = 0; i < s.rows(); ++i) {
     auto row = s.row(i).array();
     const float m = row.maxCoeff();
-    row = (row - m).exp();
+    row = ((row - m) * scale).exp();
     row /= row.sum();
   }
 }

@@ -284,7 +284,7 @@ private:
       const cmap V(vp, nk, dh, Eigen::OuterStride<>(kv_stride));
       if (S.rows() < nq || S.cols() < nk) S.resize(std::max(S.rows(), nq), std::max(S.cols(), nk));
       auto sc = S.topLeftCorner(nq, nk);
-      sc.noalias() = (Q * K.transpose()) * scale;
+      sc.noalias() = Q * K.transpose(); // the 1/sqrt(dh) scale is folded into the softmax below
       if (cfg.causal) {
         const auto start = static_cast<Eigen::Index>(s.start);
         for (Eigen::Index i = 0; i < nq; ++i) {
@@ -292,7 +292,7 @@ private:
           if (visible < nk) sc.row(i).tail(nk - visible).setConstant(-std::numeric_limits<float>::infinity());
         }
       }
-      softmax_rows(sc);
+      softmax_rows(sc, scale);
       Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + p * d + h * dh, nq, dh, Eigen::OuterStride<>(d));
       O.noalias() = sc * V;
     };
