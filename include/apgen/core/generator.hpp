@@ -136,7 +136,7 @@ private:
 
     std::uint32_t step = 0;
     for (; step < m_opt.max_steps && any_active(); ++step) {
-      step_context ctx{m_opt.seed, step, m_active, m_progress};
+      step_context ctx{m_opt.seed, step, m_active, m_progress, {}};
       // Marking first tells the denoiser which positions' token logits will be read (ctx.want).
       m_plan.reshape(c, with_controls);
       m_schedule.mark(c, ctx, m_plan);
