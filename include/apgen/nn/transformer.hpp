@@ -320,38 +320,70 @@ private:
 
   void write_outputs(const canvas& c, const step_context& ctx, denoiser_output& out, bool cached) {
     const auto& cfg = m_w.config;
-    const std::size_t d = cfg.d_model, V = cfg.vocab_size;
-    // Gather the final states of every position whose token logits are read.
-    m_wanted.clear();
-    for (const auto& s : m_segments) {
-      const std::size_t k0 = out.row_offset(s.row);
-      for (std::size_t i = 0; i < s.length; ++i)
-        if (ctx.wants_tokens(k0 + i)) m_wanted.emplace_back(static_cast<std::size_t>(&s - m_segments.data()), i);
-    }
-    const auto nw = static_cast<Eigen::Index>(m_wanted.size());
-    grow(m_zw, nw, static_cast<Eigen::Index>(d));
-    for (Eigen::Index w = 0; w < nw; ++w) {
-      const auto& [seg, i] = m_wanted[static_cast<std::size_t>(w)];
-      m_zw.row(w) = Eigen::Map<const row_vector>(z_row(m_segments[seg], i, cached), static_cast<Eigen::Index>(d));
-    }
-    grow(m_logits, nw, static_cast<Eigen::Index>(V));
-    auto lg = m_logits.topRows(nw);
-    linear(m_zw.topRows(nw), m_w.head_w, m_w.head_b, lg, m_wanted.size());
-    // Scatter into the output, applying SUBS: no MASK, and a decoded input token is certain.
+    const auto d = static_cast<Eigen::Index>(cfg.d_model), V = static_cast<Eigen::Index>(cfg.vocab_size);
     const float neg_inf = -std::numeric_limits<float>::infinity();
-    for (Eigen::Index w = 0; w < nw; ++w) {
-      const auto& [seg, i] = m_wanted[static_cast<std::size_t>(w)];
-      const auto& s = m_segments[seg];
-      float* dst = out.tokens(s.row).row(i).data();
-      const token_id x = c.row(s.row)[i];
-      if (cfg.pin_decoded && x != cfg.mask_id) {
-        std::fill(dst, dst + V, neg_inf);
-        dst[x] = 0.0f;
-      } else {
-        std::copy(m_logits.row(w).data(), m_logits.row(w).data() + V, dst);
-        dst[cfg.mask_id] = neg_inf;
+    // The head runs only where token logits are read and not pinned (SUBS: a decoded input token is certain).
+    // Such positions form runs of consecutive positions per row.
+    m_runs.clear();
+    for (std::size_t si = 0; si < m_segments.size(); ++si) {
+      const auto& s = m_segments[si];
+      const std::size_t k0 = out.row_offset(s.row);
+      const auto x = c.row(s.row);
+      std::size_t begin = s.length;
+      for (std::size_t i = 0; i <= s.length; ++i) {
+        bool need = false;
+        if (i < s.length && ctx.wants_tokens(k0 + i)) {
+          if (cfg.pin_decoded && x[i] != cfg.mask_id) {
+            auto row = out.tokens(s.row).row(i);
+            std::fill(row.begin(), row.end(), neg_inf);
+            row[static_cast<std::size_t>(x[i])] = 0.0f;
+          } else {
+            need = true;
+          }
+        }
+        if (need && begin == s.length) begin = i;
+        if (!need && begin != s.length) {
+          m_runs.push_back({si, begin, i});
+          begin = s.length;
+        }
       }
     }
+    using cmap = Eigen::Map<const matrix, 0, Eigen::OuterStride<>>;
+    using map = Eigen::Map<matrix, 0, Eigen::OuterStride<>>;
+    auto source = [&](const segment& s, std::size_t i, std::size_t n) {
+      return cmap(z_row(s, i, cached), static_cast<Eigen::Index>(n), d, Eigen::OuterStride<>(d));
+    };
+    if (m_runs.size() <= m_segments.size()) {
+      // Few long runs (every MDM/AP-MDM step over full rows): products straight into the output, no copies.
+      for (const auto& [si, b, e] : m_runs) {
+        const auto& s = m_segments[si];
+        const cmap z = source(s, b, e - b);
+        map y(out.tokens(s.row).row(b).data(), static_cast<Eigen::Index>(e - b), V, Eigen::OuterStride<>(V));
+        linear(z, m_w.head_w, m_w.head_b, y, e - b);
+      }
+    } else {
+      // Many short runs: gather them so the head's weights are packed once, then scatter.
+      std::size_t n = 0;
+      for (const auto& [si, b, e] : m_runs) n += e - b;
+      grow(m_zw, static_cast<Eigen::Index>(n), d);
+      grow(m_logits, static_cast<Eigen::Index>(n), V);
+      Eigen::Index w = 0;
+      for (const auto& [si, b, e] : m_runs) {
+        m_zw.middleRows(w, static_cast<Eigen::Index>(e - b)) = source(m_segments[si], b, e - b);
+        w += static_cast<Eigen::Index>(e - b);
+      }
+      auto lg = m_logits.topRows(static_cast<Eigen::Index>(n));
+      linear(m_zw.topRows(static_cast<Eigen::Index>(n)), m_w.head_w, m_w.head_b, lg, n);
+      w = 0;
+      for (const auto& [si, b, e] : m_runs) {
+        const auto& s = m_segments[si];
+        map y(out.tokens(s.row).row(b).data(), static_cast<Eigen::Index>(e - b), V, Eigen::OuterStride<>(V));
+        y = m_logits.middleRows(w, static_cast<Eigen::Index>(e - b));
+        w += static_cast<Eigen::Index>(e - b);
+      }
+    }
+    for (const auto& [si, b, e] : m_runs)
+      for (std::size_t i = b; i < e; ++i) out.tokens(m_segments[si].row)(i, static_cast<std::size_t>(cfg.mask_id)) = neg_inf;
     if (!cfg.control_heads || out.control_data().empty()) return;
     for (const auto& s : m_segments) {
       auto ctl = out.controls(s.row);
@@ -367,7 +399,10 @@ private:
   rope_table m_rope;
   std::vector<segment> m_segments;
   std::vector<row_cache> m_cache;
-  std::vector<std::pair<std::size_t, std::size_t>> m_wanted;
+  struct run {
+    std::size_t segment, begin, end;
+  };
+  std::vector<run> m_runs;
   std::size_t m_rows = 0;
   matrix m_h, m_a, m_qkv, m_att, m_u, m_g, m_zw, m_logits;
   std::vector<matrix> m_scores;
