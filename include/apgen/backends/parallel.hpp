@@ -21,6 +21,11 @@ enum class loop_balance { even, uneven };
 template <class Backend, loop_balance Balance = loop_balance::even, class F>
 void for_each_index(std::size_t n, F&& f) {
   require_implemented<Backend>();
+  // A parallel region costs microseconds even when it has one iteration to share.
+  if (n <= 1) {
+    if (n == 1) f(std::size_t{0});
+    return;
+  }
   if constexpr (Backend::threaded && APGEN_HAS_OPENMP) {
     std::exception_ptr first;
     std::mutex guard;

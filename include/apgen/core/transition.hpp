@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace apgen {
 
@@ -41,34 +42,24 @@ inline std::uint8_t effective_ops(std::uint8_t requested, bool locked, bool last
   return b;
 }
 
-/// Length of row r after the transition (first pass: no writes, so an overflow or a bad token can be reported
-/// before anything in the batch changes).
-inline std::size_t next_length(const canvas& c, const step_plan& plan, std::size_t r, const edits::edit_mask& mask) {
-  const std::size_t n = c.length(r);
-  const token_id* x = c.tokens_data() + c.region_offset(r);
-  const std::uint8_t* lock = c.locked_data() + c.region_offset(r);
-  const std::uint8_t* req = plan.ops.data() + plan.offsets[r];
-  const token_id* y = plan.token.data() + plan.offsets[r];
-  const token_id m = c.mask();
-  const auto vocab = static_cast<token_id>(c.vocab_size());
-  std::size_t len = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint8_t b = effective_ops(req[i], lock[i] != 0, i + 1 == n, mask);
-    const bool dropped = x[i] == m && (b & op_erase);
-    if (x[i] == m && !dropped && (b & (op_unmask | op_remask)) == op_unmask && (y[i] < 0 || y[i] >= vocab))
-      detail::fail<invalid_token>("transition: chosen token ", y[i], " for row ", r, ", position ", i, " is out of range [0, ", vocab, ")");
-    len += dropped ? 0 : 1 + ((b & op_insert) ? 1 : 0);
-  }
-  return len;
-}
+/// What writing one row into the second buffer found.
+struct row_outcome {
+  row_delta delta;
+  std::size_t length = 0;         ///< the new length (valid unless overflowed)
+  std::size_t bad_position = 0;   ///< first position whose chosen token is out of range
+  bool bad_token = false;
+};
 
-/// Second pass for one row: writes the new row into the canvas's next buffer, then copies it back.
+/// One left-to-right pass over row r writing the new row into the canvas's second buffer. Nothing visible changes
+/// yet: the caller copies rows back only once every row of the batch is known to be valid, so an overflow or a bad
+/// token can still be reported with the canvas untouched.
 template <class Recorder>
-row_delta rewrite_row(canvas& c, const step_plan& plan, std::size_t r, const transition_options& opt, Recorder& rec) {
+row_outcome write_row(canvas& c, const step_plan& plan, std::size_t r, const transition_options& opt, Recorder& rec) {
   const std::size_t n = c.length(r);
+  const std::size_t cap = c.capacity(r);
   const std::size_t base = c.region_offset(r);
-  token_id* x = c.tokens_data() + base;
-  std::uint8_t* lock = c.locked_data() + base;
+  const token_id* x = c.tokens_data() + base;
+  const std::uint8_t* lock = c.locked_data() + base;
   token_id* out = c.next_tokens_data() + base;
   std::uint8_t* out_lock = c.next_locked_data() + base;
   const std::size_t p = plan.offsets[r];
@@ -76,10 +67,12 @@ row_delta rewrite_row(canvas& c, const step_plan& plan, std::size_t r, const tra
   const token_id* y = plan.token.data() + p;
   const token_id m = c.mask();
   const token_id eos = c.eos();
+  const auto vocab = static_cast<token_id>(c.vocab_size());
   [[maybe_unused]] const float* control = plan.control.empty() ? nullptr : plan.control.data() + 3 * p;
   [[maybe_unused]] const std::uint64_t key = c.row_key(r);
 
-  row_delta d;
+  row_outcome o;
+  row_delta& d = o.delta;
   std::size_t w = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint8_t b = effective_ops(req[i], lock[i] != 0, i + 1 == n, opt.edits);
@@ -89,20 +82,32 @@ row_delta rewrite_row(canvas& c, const step_plan& plan, std::size_t r, const tra
         rec.record(trace_record{opt.step, key, op, static_cast<std::uint32_t>(i), from, to, score});
     };
     [[maybe_unused]] auto control_prob = [&](int k) { return control ? control[3 * i + static_cast<std::size_t>(k)] : NAN; };
-    if (old == m && (b & op_erase)) {
+    const bool is_mask = old == m;
+    if (is_mask && (b & op_erase)) {
       ++d.erased;
       emit(op_erase, old, old, control_prob(2));
       continue;
     }
+    // Room for this token and, if inserting, the new MASK after it.
+    const std::size_t need = 1 + ((b & op_insert) ? 1u : 0u);
+    if (w + need > cap) {
+      d.overflowed = true;
+      return o;
+    }
     token_id now = old;
     if (b & op_remask) {
       now = m;
-      if (old != m) {
+      if (!is_mask) {
         ++d.remasked;
         emit(op_remask, old, m, control_prob(0));
       }
-    } else if (old == m && (b & op_unmask)) {
+    } else if (is_mask && (b & op_unmask)) {
       now = y[i];
+      if (now < 0 || now >= vocab) {
+        o.bad_token = true;
+        o.bad_position = i;
+        return o;
+      }
       if (now != m) {
         ++d.unmasked;
         d.eos_written = d.eos_written || now == eos;
@@ -120,23 +125,35 @@ row_delta rewrite_row(canvas& c, const step_plan& plan, std::size_t r, const tra
       emit(op_insert, m, m, control_prob(1));
     }
   }
-  if (d.changed()) {
-    std::copy(out, out + w, x);
-    std::copy(out_lock, out_lock + w, lock);
-    c.set_length_unchecked(r, w);
-  }
-  return d;
+  o.length = w;
+  return o;
+}
+
+/// Per-row outcomes of the calling thread's transitions, grown once (steps in steady state do not allocate).
+inline std::vector<row_outcome>& outcome_scratch(std::size_t rows) {
+  thread_local std::vector<row_outcome> scratch;
+  if (scratch.size() < rows) scratch.resize(rows);
+  return scratch;
+}
+
+/// Publishes row r's new contents from the second buffer.
+inline void copy_back(canvas& c, std::size_t r, std::size_t length) {
+  const std::size_t base = c.region_offset(r);
+  std::copy(c.next_tokens_data() + base, c.next_tokens_data() + base + length, c.tokens_data() + base);
+  std::copy(c.next_locked_data() + base, c.next_locked_data() + base + length, c.locked_data() + base);
+  c.set_length_unchecked(r, length);
 }
 
 } // namespace detail
 
-/// Applies one step's plan to every active row of `c` (rows whose `active` flag is 0, or all rows when `active`
-/// is empty, are left alone) and writes what happened to each row into `deltas` (size c.rows()).
+/// Applies one step's plan to every active row of `c` (rows whose `active` flag is 0 are left alone; an empty
+/// `active` means all rows) and writes what happened to each row into `deltas` (size c.rows()).
 ///
-/// Under overflow_policy::throw_error a row that would outgrow its capacity throws capacity_exceeded before any
-/// row changes; under stop_row that row is left unchanged and its delta has `overflowed` set.
-/// Rows run in parallel on threaded backends; with an enabled Recorder they run in order, so traces are in
-/// (row, position) order.
+/// Each row is written in one pass into the canvas's second buffer and published afterwards, so under
+/// overflow_policy::throw_error a row that would outgrow its capacity throws capacity_exceeded (and an
+/// out-of-range chosen token throws invalid_token) before any row changes; under stop_row that row is left
+/// unchanged and its delta has `overflowed` set. Rows run in parallel on threaded backends; with an enabled
+/// Recorder they run in order, so traces are in (row, position) order.
 /// \tparam Backend a backend tag; \tparam Recorder no_trace or a recorder with record(const trace_record&).
 template <class Backend = backends::default_backend, class Recorder = no_trace>
 void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> deltas, const transition_options& opt = {},
@@ -154,33 +171,50 @@ void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> del
     detail::fail<shape_mismatch>("transition: plan has ", plan.control.size(), " control values, expected ", 3 * plan.offsets.back());
 
   auto is_active = [&](std::size_t r) { return active.empty() || active[r] != 0; };
-
-  // Pass 1: lengths, so that overflow is decided before anything is written.
-  backends::for_each_index<Backend>(rows, [&](std::size_t r) {
-    deltas[r] = row_delta{};
-    if (is_active(r)) deltas[r].overflowed = detail::next_length(c, plan, r, opt.edits) > c.capacity(r);
-  });
-  if (opt.overflow == overflow_policy::throw_error)
-    for (std::size_t r = 0; r < rows; ++r)
-      if (deltas[r].overflowed)
-        detail::fail<capacity_exceeded>("transition: row ", r, " (key ", c.row_key(r), ") would grow to ",
-                                        detail::next_length(c, plan, r, opt.edits), " positions, past its capacity ", c.capacity(r),
-                                        "; raise the capacity or use overflow_policy::stop_row");
-
-  // Pass 2: rewrite.
-  auto body = [&](std::size_t r, auto& rec) {
-    if (!is_active(r) || deltas[r].overflowed) return;
-    deltas[r] = detail::rewrite_row(c, plan, r, opt, rec);
+  // Pass 1 writes every active row into the second buffer. A recorder needs row order, so it runs serially.
+  auto& outcomes = detail::outcome_scratch(rows); // taken on the calling thread, shared with the workers
+  auto write = [&](std::size_t r, auto& rec) {
+    outcomes[r] = is_active(r) ? detail::write_row(c, plan, r, opt, rec) : detail::row_outcome{};
   };
+  bool traced = false;
   if constexpr (Recorder::enabled) {
     if (recorder) {
-      for (std::size_t r = 0; r < rows; ++r) body(r, *recorder);
-      return;
+      // A row that overflows or meets a bad token is not applied, so its edits must not reach the trace: find
+      // the outcome first, and record only rows that will be published.
+      for (std::size_t r = 0; r < rows; ++r) {
+        no_trace off;
+        write(r, off);
+        const auto& o = outcomes[r];
+        if (is_active(r) && !o.bad_token && !o.delta.overflowed) write(r, *recorder);
+      }
+      traced = true;
     }
   }
-  backends::for_each_index<Backend, backends::loop_balance::uneven>(rows, [&](std::size_t r) {
-    no_trace off;
-    body(r, off);
+  if (!traced)
+    backends::for_each_index<Backend, backends::loop_balance::uneven>(rows, [&](std::size_t r) {
+      no_trace off;
+      write(r, off);
+    });
+  // Nothing visible has changed yet: report a bad token or (under throw_error) an overflow now.
+  for (std::size_t r = 0; r < rows; ++r)
+    if (outcomes[r].bad_token)
+      detail::fail<invalid_token>("transition: chosen token ", plan.token[plan.offsets[r] + outcomes[r].bad_position], " for row ", r,
+                                  ", position ", outcomes[r].bad_position, " is out of range [0, ", c.vocab_size(), ")");
+  if (opt.overflow == overflow_policy::throw_error)
+    for (std::size_t r = 0; r < rows; ++r)
+      if (outcomes[r].delta.overflowed)
+        detail::fail<capacity_exceeded>("transition: row ", r, " (key ", c.row_key(r), ") would grow past its capacity ", c.capacity(r),
+                                        "; raise the capacity or use overflow_policy::stop_row");
+  // Pass 2 publishes the rows that changed.
+  backends::for_each_index<Backend>(rows, [&](std::size_t r) {
+    const auto& o = outcomes[r];
+    if (o.delta.overflowed) {
+      deltas[r] = row_delta{};
+      deltas[r].overflowed = true;
+      return;
+    }
+    deltas[r] = o.delta;
+    if (o.delta.changed()) detail::copy_back(c, r, o.length);
   });
 }
 

@@ -114,71 +114,104 @@ inline distribution_summary summarize_scalar(std::span<const float> z, const tok
   return s;
 }
 
-/// The vector path: per-lane top-2 and argmax, vector exp, float lanes summed into double at the end.
+/// exp(x) for x <= 0 on a vector: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-6 Taylor polynomial
+/// (relative error < 2e-7) and the exponent put back with an integer add. Inputs below -87 give 2^-126-scale
+/// values instead of subnormals. NaN inputs give garbage: callers detect NaN separately. About half the cost of
+/// xsimd::exp, which guards the full range.
+template <class Batch>
+inline Batch exp_nonpositive(Batch x) noexcept {
+  x = xsimd::max(x, Batch(-87.0f));
+  const Batch n = xsimd::nearbyint(x * Batch(1.44269504088896341f));
+  Batch r = xsimd::fma(n, Batch(-0.693359375f), x);
+  r = xsimd::fma(n, Batch(2.12194440e-4f), r);
+  Batch p(1.0f / 720.0f);
+  p = xsimd::fma(p, r, Batch(1.0f / 120.0f));
+  p = xsimd::fma(p, r, Batch(1.0f / 24.0f));
+  p = xsimd::fma(p, r, Batch(1.0f / 6.0f));
+  p = xsimd::fma(p, r, Batch(0.5f));
+  p = xsimd::fma(p, r, Batch(1.0f));
+  p = xsimd::fma(p, r, Batch(1.0f));
+  const auto e = (xsimd::to_int(n) + 127) << 23;
+  return p * xsimd::bitwise_cast<Batch>(e);
+}
+
+/// The vector path: one pass for per-lane top-2, first argmax index and a NaN flag (all in registers), one pass
+/// of exponentials; lanes are merged at the end, float lanes summed into double.
 inline distribution_summary summarize_vector(std::span<const float> z, const token_filter& f) {
   using batch = xsimd::batch<float>;
   constexpr std::size_t W = batch::size;
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  distribution_summary s;
-  batch m1(neg_inf), m2(neg_inf);
-  bool saw_nan = false;
+  const float* data = z.data();
+  distribution_summary tail; // the scalar tails of each range
+  batch m1(neg_inf), m2(neg_inf), at(-1.0f);
+  auto nan_seen = batch(0.0f) != batch(0.0f);
+  alignas(64) std::array<float, W> lane_index{};
+  for (std::size_t k = 0; k < W; ++k) lane_index[k] = static_cast<float>(k);
+  const batch lanes = batch::load_aligned(lane_index.data());
   f.for_each_allowed_range(z.size(), [&](std::size_t b, std::size_t e) {
+    batch a1 = m1, a2 = m2, ai = at;
+    auto bad = nan_seen;
     std::size_t j = b;
+    // Indices travel as floats: exact below 2^24, far above any vocabulary.
     for (; j + W <= e; j += W) {
-      const batch v = batch::load_unaligned(z.data() + j);
-      saw_nan = saw_nan || xsimd::any(v != v);
-      m2 = xsimd::max(m2, xsimd::min(m1, v));
-      m1 = xsimd::max(m1, v);
+      const batch v = batch::load_unaligned(data + j);
+      bad = bad || (v != v);
+      const auto better = v > a1;
+      a2 = xsimd::max(a2, xsimd::min(a1, v));
+      ai = xsimd::select(better, lanes + batch(static_cast<float>(j)), ai);
+      a1 = xsimd::max(a1, v);
     }
-    scalar_max_pass(z.data(), j, e, s);
+    m1 = a1;
+    m2 = a2;
+    at = ai;
+    nan_seen = bad;
+    scalar_max_pass(data, j, e, tail);
   });
-  alignas(64) std::array<float, W> a1{}, a2{};
+  alignas(64) std::array<float, W> a1{}, a2{}, ai{};
   m1.store_aligned(a1.data());
   m2.store_aligned(a2.data());
-  // Merge lanes with the scalar tail's top-2: the two largest of all candidates, ties kept.
-  float t1 = s.top1, t2 = s.top2;
-  for (std::size_t k = 0; k < W; ++k)
+  at.store_aligned(ai.data());
+  // Merge lanes and the scalar tail: the two largest values (ties kept) and the first index of the largest.
+  distribution_summary s = tail;
+  for (std::size_t k = 0; k < W; ++k) {
     for (float v : {a1[k], a2[k]}) {
-      if (v > t1) {
-        t2 = t1;
-        t1 = v;
-      } else if (v > t2) {
-        t2 = v;
+      if (v > s.top1) {
+        s.top2 = s.top1;
+        s.top1 = v;
+      } else if (v > s.top2) {
+        s.top2 = v;
       }
     }
-  if (!(t1 > neg_inf) && s.argmax < 0) return s; // nothing allowed, or all -inf
-  s.top1 = t1;
-  s.top2 = t2;
-  // First index holding the maximum.
-  s.argmax = -1;
-  f.for_each_allowed_range(z.size(), [&](std::size_t b, std::size_t e) {
-    if (s.argmax >= 0) return;
-    std::size_t j = b;
-    const batch target(t1);
-    for (; j + W <= e; j += W)
-      if (xsimd::any(batch::load_unaligned(z.data() + j) == target)) break;
-    for (; j < e; ++j)
-      if (z[j] == t1) {
-        s.argmax = static_cast<token_id>(j);
-        return;
-      }
-  });
-  batch se(0.f), sze(0.f);
-  double tail_se = saw_nan || s.sum_exp != s.sum_exp ? std::numeric_limits<double>::quiet_NaN() : 0.0, tail_sze = 0;
+  }
+  token_id first = -1;
+  for (std::size_t k = 0; k < W; ++k)
+    if (a1[k] == s.top1 && ai[k] >= 0 && (first < 0 || static_cast<token_id>(ai[k]) < first)) first = static_cast<token_id>(ai[k]);
+  if (tail.argmax >= 0 && tail.top1 == s.top1 && (first < 0 || tail.argmax < first)) first = tail.argmax;
+  s.argmax = first;
+  if (s.argmax < 0 || !(s.top1 > neg_inf)) {
+    s.argmax = -1; // nothing allowed, or nothing finite
+    return s;
+  }
+  const bool poisoned = xsimd::any(nan_seen) || tail.sum_exp != tail.sum_exp;
+  const float t1 = s.top1;
   const batch mb(t1);
+  batch se(0.f), sze(0.f);
+  double tail_se = 0, tail_sze = 0;
   f.for_each_allowed_range(z.size(), [&](std::size_t b, std::size_t e) {
+    batch acc = se, acc_z = sze;
     std::size_t j = b;
     for (; j + W <= e; j += W) {
-      const batch d = batch::load_unaligned(z.data() + j) - mb;
-      const batch ex = xsimd::exp(d);
-      se += ex;
-      sze = xsimd::fma(d, ex, sze);
+      const batch d = batch::load_unaligned(data + j) - mb;
+      const batch ex = exp_nonpositive(d);
+      acc += ex;
+      acc_z = xsimd::fma(d, ex, acc_z);
     }
-    scalar_exp_pass(z.data(), j, e, t1, tail_se, tail_sze);
+    se = acc;
+    sze = acc_z;
+    scalar_exp_pass(data, j, e, t1, tail_se, tail_sze);
   });
-  s.sum_exp = static_cast<double>(xsimd::hadd(se)) + tail_se;
+  s.sum_exp = poisoned ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(xsimd::hadd(se)) + tail_se;
   s.sum_zexp = static_cast<double>(xsimd::hadd(sze)) + tail_sze;
-  if (s.argmax < 0) s.sum_exp = std::numeric_limits<double>::quiet_NaN(); // max was NaN-poisoned: report it
   return s;
 }
 
