@@ -575,6 +575,28 @@ def _blas_library() -> str:
     return "?"
 
 
+class EncoderPeer(nn.Module):
+    """PyTorch's own fast path for the same sizes, as a speed peer only: embedding + learned positions,
+    nn.TransformerEncoder (pre-LN, GELU, batch_first; its fused attention kernels, no rotary embeddings), final
+    LayerNorm, token head and control head. Not numerically comparable with apgen (no RoPE, no SUBS)."""
+
+    def __init__(self, c: Config, max_len: int = 512):
+        super().__init__()
+        self.embed = nn.Embedding(c.vocab_size, c.d_model)
+        self.pos = nn.Embedding(max_len, c.d_model)
+        layer = nn.TransformerEncoderLayer(c.d_model, c.n_heads, c.d_ff, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, c.vocab_size)
+        self.controls = nn.Linear(c.d_model, 3)
+
+    def forward(self, tokens):
+        pos = torch.arange(tokens.shape[1]).unsqueeze(0)
+        z = self.norm(self.encoder(self.embed(tokens) + self.pos(pos)))
+        return self.head(z), self.controls(z)
+
+
 def bench(args) -> None:
     torch.set_num_threads(args.threads)
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "GLIBC_TUNABLES",
@@ -586,7 +608,7 @@ def bench(args) -> None:
     else:
         print("# WARNING: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set: rerun under "
               "`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...` before comparing")
-    print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, "
+    print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, implementation {args.impl}, "
           f"dense layers via {args.linear}, BLAS {_blas_library()}")
     print("# shape   batch threads  median_ms  GFLOP/s  peak_rss_MiB (ru_maxrss of the process so far)")
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
@@ -594,10 +616,13 @@ def bench(args) -> None:
     for name in shapes:
         c, L, batches = BENCH_SHAPES[name]
         torch.manual_seed(args.seed)
-        model = Transformer(c).init_default(args.seed).eval()
-        if args.linear == "mkldnn":
-            model.use_mkldnn_linear()
-        if args.write_weights:
+        if args.impl == "encoder":
+            model = EncoderPeer(c).eval()
+        else:
+            model = Transformer(c).init_default(args.seed).eval()
+            if args.linear == "mkldnn":
+                model.use_mkldnn_linear()
+        if args.write_weights and args.impl == "reference":
             d = Path(args.write_weights)
             d.mkdir(parents=True, exist_ok=True)
             save_safetensors(d / f"bench_{name}.weights.safetensors", model.state_for_save(), c.to_metadata())
@@ -640,6 +665,8 @@ def main(argv=None) -> int:
     b.add_argument("--budget-s", type=float, default=3.0, help="stop timing a case after this many seconds")
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--impl", choices=("reference", "encoder"), default="reference",
+                   help="reference: this file's model (same architecture as apgen); encoder: nn.TransformerEncoder")
     b.add_argument("--linear", choices=("blas", "mkldnn"), default="blas",
                    help="dense layers through torch's BLAS (Debian: reference netlib libblas) or oneDNN")
     b.add_argument("--write-weights", default="", metavar="DIR",
