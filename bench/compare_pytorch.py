@@ -42,6 +42,8 @@ def ours(build, shape_index, batch, threads):
 def peer(impl, name, batch, threads):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     env.update(PEER_ENV)
+    # torch.set_num_threads does not reach OpenBLAS's own pool: pin both to the thread count being compared.
+    env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
     cmd = ["/usr/bin/python3", str(ROOT / "tools" / "reference_transformer.py"), "bench", "--threads", str(threads),
            "--shapes", name, "--batches", str(batch), "--impl", impl, "--runs", "15", "--budget-s", "4"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
@@ -59,7 +61,7 @@ def main():
     ap.add_argument("--shapes", default="i,ii,iii")
     args = ap.parse_args()
     print("PyTorch runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in its command only), malloc tunables, "
-          "ATEN_CPU_CAPABILITY=avx512, OMP_WAIT_POLICY=passive.")
+          "ATEN_CPU_CAPABILITY=avx512, OMP_WAIT_POLICY=passive, OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = threads.")
     print(f"{'shape':5} {'batch':>5} {'thr':>3} | {'apgen ms':>9} {'GFLOP/s':>8} {'x gemm':>6} {'RSS MB':>7} | "
           f"{'torch ref ms':>12} {'RSS MB':>7} {'speed-up':>8} | {'torch enc ms':>12} {'RSS MB':>7} {'speed-up':>8}")
     for threads in [int(t) for t in args.threads.split(",")]:
