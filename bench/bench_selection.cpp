@@ -239,7 +239,9 @@ std::string vname(std::size_t V) { return "V:" + std::to_string(V); }
 bool check_against_reference() {
   for (auto V : vocab_sizes) {
     auto& sc = get_case(V);
-    for (const auto& [m, mname] : measures) {
+    for (const auto& entry : measures) {
+      const auto m = entry.first;
+      const char* const mname = entry.second; // a plain variable: clang 14 cannot capture structured bindings
       reference_token_pass(sc.out.token_data().data(), positions, V, sc.c.mask(), m, sc.ref_token.data(),
                            sc.ref_score.data(), sc.ref_order.data(), unmask_per_step);
       apgen::schedules::masked_diffusion<> sched(m, apgen::schedules::unmask_count::fixed_k(unmask_per_step));

@@ -11,7 +11,7 @@ sets them, which pins OpenBLAS to slower kernels), glibc malloc keeps freed memo
 OMP_WAIT_POLICY=passive. It needs Debian's python3-torch and libopenblas0-pthread (otherwise torch calls the
 netlib reference BLAS).
 
-    /usr/bin/python3 bench/compare_pytorch.py [--build build/release] [--threads 1,2] [--shapes i,ii,iii]
+    /usr/bin/python3 bench/compare_pytorch.py [--build build/release-clang] [--threads 1,2] [--shapes i,ii,iii]
 """
 import argparse
 import json
@@ -56,7 +56,7 @@ def peer(impl, name, batch, threads):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=str(ROOT / "build" / "release"))
+    ap.add_argument("--build", default=str(ROOT / "build" / "release-clang"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--shapes", default="i,ii,iii")
     args = ap.parse_args()

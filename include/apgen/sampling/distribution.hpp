@@ -114,18 +114,16 @@ inline distribution_summary summarize_scalar(std::span<const float> z, const tok
   return s;
 }
 
-/// exp(x) for x <= 0 on a vector: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-6 Taylor polynomial
-/// (relative error < 2e-7) and the exponent put back with an integer add. Inputs below -87 give 2^-126-scale
-/// values instead of subnormals. NaN inputs give garbage: callers detect NaN separately. About half the cost of
-/// xsimd::exp, which guards the full range.
+/// exp(x) for x <= 0 on a vector: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-5 Taylor polynomial
+/// (relative error < 3e-6, far below what ranking positions needs) and the exponent put back with an integer
+/// add. Inputs below -87 give ~2^-126 instead of subnormals; NaN propagates (the clamp keeps a NaN operand).
 template <class Batch>
 inline Batch exp_nonpositive(Batch x) noexcept {
-  x = xsimd::max(x, Batch(-87.0f));
+  x = xsimd::max(Batch(-87.0f), x); // x86 max returns its second operand when either is NaN
   const Batch n = xsimd::nearbyint(x * Batch(1.44269504088896341f));
   Batch r = xsimd::fma(n, Batch(-0.693359375f), x);
   r = xsimd::fma(n, Batch(2.12194440e-4f), r);
-  Batch p(1.0f / 720.0f);
-  p = xsimd::fma(p, r, Batch(1.0f / 120.0f));
+  Batch p(1.0f / 120.0f);
   p = xsimd::fma(p, r, Batch(1.0f / 24.0f));
   p = xsimd::fma(p, r, Batch(1.0f / 6.0f));
   p = xsimd::fma(p, r, Batch(0.5f));
@@ -135,45 +133,73 @@ inline Batch exp_nonpositive(Batch x) noexcept {
   return p * xsimd::bitwise_cast<Batch>(e);
 }
 
-/// The vector path: one pass for per-lane top-2, first argmax index and a NaN flag (all in registers), one pass
-/// of exponentials; lanes are merged at the end, float lanes summed into double.
+/// The vector path, one read of the logits: per lane it keeps the top two values, the first index of the largest,
+/// and an online softmax (a running max with the sums of exp(v - max) and (v - max) exp(v - max), rescaled in the
+/// rare steps where a lane's max grows). Lanes are merged at the end, in double.
 inline distribution_summary summarize_vector(std::span<const float> z, const token_filter& f) {
   using batch = xsimd::batch<float>;
   constexpr std::size_t W = batch::size;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const float* data = z.data();
-  distribution_summary tail; // the scalar tails of each range
-  batch m1(neg_inf), m2(neg_inf), at(-1.0f);
-  auto nan_seen = batch(0.0f) != batch(0.0f);
+  // Lane maxima start at the lowest finite float, not -inf, so that v - max is never -inf - -inf: a -inf logit
+  // (SUBS) then contributes ~0, while a NaN or +inf logit turns the sums into NaN (the exp propagates NaN) and is
+  // reported. (xsimd 8's AVX-512 `!=` is an ordered compare, false on NaN, so no comparison is relied on.)
+  const float lowest = std::numeric_limits<float>::lowest();
+  batch m1(lowest), m2(neg_inf), at(-1.0f), se(0.0f), sze(0.0f);
   alignas(64) std::array<float, W> lane_index{};
   for (std::size_t k = 0; k < W; ++k) lane_index[k] = static_cast<float>(k);
   const batch lanes = batch::load_aligned(lane_index.data());
+  const batch floor_value(-87.0f);
+  // The scalar tails (fewer than W values per allowed range) are kept aside and folded in after the lanes.
+  std::array<std::size_t, 2 * 5> tails{};
+  std::size_t n_tails = 0;
   f.for_each_allowed_range(z.size(), [&](std::size_t b, std::size_t e) {
-    batch a1 = m1, a2 = m2, ai = at;
-    auto bad = nan_seen;
+    batch a1 = m1, a2 = m2, ai = at, s = se, sz = sze;
     std::size_t j = b;
     // Indices travel as floats: exact below 2^24, far above any vocabulary.
     for (; j + W <= e; j += W) {
       const batch v = batch::load_unaligned(data + j);
-      bad = bad || (v != v);
       const auto better = v > a1;
-      a2 = xsimd::max(a2, xsimd::min(a1, v));
-      ai = xsimd::select(better, lanes + batch(static_cast<float>(j)), ai);
-      a1 = xsimd::max(a1, v);
+      if (xsimd::any(better)) {
+        // A lane's max grows: rescale its sums to the new max (exp(old - new) in (0, 1]).
+        const batch grown = xsimd::max(a1, v);
+        // shift <= 0 (0 where the lane is unchanged), clamped so that a lane's first value gives 0 * finite.
+        const batch shift = xsimd::max(floor_value, xsimd::select(better, a1 - grown, batch(0.0f)));
+        const batch scale = exp_nonpositive(shift);
+        sz = scale * xsimd::fma(shift, s, sz);
+        s = s * scale;
+        a2 = xsimd::max(a2, xsimd::min(a1, v));
+        ai = xsimd::select(better, lanes + batch(static_cast<float>(j)), ai);
+        a1 = grown;
+      } else {
+        a2 = xsimd::max(a2, v);
+      }
+      const batch d = xsimd::max(floor_value, v - a1); // keeps NaN, keeps the entropy term finite for -inf
+      const batch ex = exp_nonpositive(d);
+      s += ex;
+      sz = xsimd::fma(d, ex, sz);
     }
     m1 = a1;
     m2 = a2;
     at = ai;
-    nan_seen = bad;
-    scalar_max_pass(data, j, e, tail);
+    se = s;
+    sze = sz;
+    if (j < e) { // a filter has at most 4 ids, so there are at most 5 ranges and tails always fit
+      tails[n_tails++] = j;
+      tails[n_tails++] = e;
+    }
   });
-  alignas(64) std::array<float, W> a1{}, a2{}, ai{};
+  alignas(64) std::array<float, W> a1{}, a2{}, ai{}, as{}, asz{};
   m1.store_aligned(a1.data());
   m2.store_aligned(a2.data());
   at.store_aligned(ai.data());
-  // Merge lanes and the scalar tail: the two largest values (ties kept) and the first index of the largest.
-  distribution_summary s = tail;
-  for (std::size_t k = 0; k < W; ++k) {
+  se.store_aligned(as.data());
+  sze.store_aligned(asz.data());
+  // Top-2 and first argmax over lanes and tails.
+  distribution_summary s;
+  for (std::size_t k = 0; k < n_tails; k += 2) scalar_max_pass(data, tails[k], tails[k + 1], s);
+  const distribution_summary tail = s;
+  for (std::size_t k = 0; k < W; ++k)
     for (float v : {a1[k], a2[k]}) {
       if (v > s.top1) {
         s.top2 = s.top1;
@@ -182,36 +208,28 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
         s.top2 = v;
       }
     }
-  }
   token_id first = -1;
   for (std::size_t k = 0; k < W; ++k)
-    if (a1[k] == s.top1 && ai[k] >= 0 && (first < 0 || static_cast<token_id>(ai[k]) < first)) first = static_cast<token_id>(ai[k]);
+    if (a1[k] == s.top1 && a1[k] > lowest && ai[k] >= 0 && (first < 0 || static_cast<token_id>(ai[k]) < first)) first = static_cast<token_id>(ai[k]);
   if (tail.argmax >= 0 && tail.top1 == s.top1 && (first < 0 || tail.argmax < first)) first = tail.argmax;
   s.argmax = first;
   if (s.argmax < 0 || !(s.top1 > neg_inf)) {
     s.argmax = -1; // nothing allowed, or nothing finite
     return s;
   }
-  const bool poisoned = xsimd::any(nan_seen) || tail.sum_exp != tail.sum_exp;
-  const float t1 = s.top1;
-  const batch mb(t1);
-  batch se(0.f), sze(0.f);
-  double tail_se = 0, tail_sze = 0;
-  f.for_each_allowed_range(z.size(), [&](std::size_t b, std::size_t e) {
-    batch acc = se, acc_z = sze;
-    std::size_t j = b;
-    for (; j + W <= e; j += W) {
-      const batch d = batch::load_unaligned(data + j) - mb;
-      const batch ex = exp_nonpositive(d);
-      acc += ex;
-      acc_z = xsimd::fma(d, ex, acc_z);
-    }
-    se = acc;
-    sze = acc_z;
-    scalar_exp_pass(data, j, e, t1, tail_se, tail_sze);
-  });
-  s.sum_exp = poisoned ? std::numeric_limits<double>::quiet_NaN() : static_cast<double>(xsimd::hadd(se)) + tail_se;
-  s.sum_zexp = static_cast<double>(xsimd::hadd(sze)) + tail_sze;
+  // Sums relative to the global max M: lane k holds them relative to its own max m_k.
+  const double M = s.top1;
+  double total = 0, total_z = 0;
+  for (std::size_t k = 0; k < W; ++k) {
+    if (a1[k] == lowest) continue; // the lane saw only -inf (a NaN lane is kept: it poisons the sums)
+    const double shift = static_cast<double>(a1[k]) - M, scale = std::exp(shift);
+    total += scale * as[k];
+    total_z += scale * (asz[k] + shift * as[k]);
+  }
+  for (std::size_t k = 0; k < n_tails; k += 2) scalar_exp_pass(data, tails[k], tails[k + 1], s.top1, total, total_z);
+  const bool poisoned = total != total || total_z != total_z || tail.sum_exp != tail.sum_exp;
+  s.sum_exp = poisoned ? std::numeric_limits<double>::quiet_NaN() : total;
+  s.sum_zexp = total_z;
   return s;
 }
 
