@@ -189,12 +189,10 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
       tails[n_tails++] = e;
     }
   });
-  alignas(64) std::array<float, W> a1{}, a2{}, ai{}, as{}, asz{};
+  alignas(64) std::array<float, W> a1{}, a2{}, ai{};
   m1.store_aligned(a1.data());
   m2.store_aligned(a2.data());
   at.store_aligned(ai.data());
-  se.store_aligned(as.data());
-  sze.store_aligned(asz.data());
   // Top-2 and first argmax over lanes and tails.
   distribution_summary s;
   for (std::size_t k = 0; k < n_tails; k += 2) scalar_max_pass(data, tails[k], tails[k + 1], s);
@@ -217,15 +215,13 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
     s.argmax = -1; // nothing allowed, or nothing finite
     return s;
   }
-  // Sums relative to the global max M: lane k holds them relative to its own max m_k.
-  const double M = s.top1;
-  double total = 0, total_z = 0;
-  for (std::size_t k = 0; k < W; ++k) {
-    if (a1[k] == lowest) continue; // the lane saw only -inf (a NaN lane is kept: it poisons the sums)
-    const double shift = static_cast<double>(a1[k]) - M, scale = std::exp(shift);
-    total += scale * as[k];
-    total_z += scale * (asz[k] + shift * as[k]);
-  }
+  // Sums relative to the global max M: lane k holds them relative to its own max m_k, so it is scaled by
+  // exp(m_k - M) (one vector exp for all lanes; a lane that saw only -inf has sums ~0 and a scale ~0; a NaN lane
+  // keeps its NaN).
+  const batch shift = xsimd::max(floor_value, m1 - batch(s.top1));
+  const batch scale = exp_nonpositive(shift);
+  double total = static_cast<double>(xsimd::hadd(scale * se));
+  double total_z = static_cast<double>(xsimd::hadd(scale * xsimd::fma(shift, se, sze)));
   for (std::size_t k = 0; k < n_tails; k += 2) scalar_exp_pass(data, tails[k], tails[k + 1], s.top1, total, total_z);
   const bool poisoned = total != total || total_z != total_z || tail.sum_exp != tail.sum_exp;
   s.sum_exp = poisoned ? std::numeric_limits<double>::quiet_NaN() : total;
@@ -238,8 +234,9 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
 /// Summary of one position's logits on a backend (vector code for simd/omp, the scalar reference for serial).
 template <class Backend>
 [[nodiscard]] distribution_summary summarize(std::span<const float> z, const token_filter& f) {
+  // Below a few vectors the lane bookkeeping costs more than it saves: small vocabularies take the scalar path.
   if constexpr (Backend::vectorized)
-    return detail::summarize_vector(z, f);
+    return z.size() >= 4 * xsimd::batch<float>::size ? detail::summarize_vector(z, f) : detail::summarize_scalar(z, f);
   else
     return detail::summarize_scalar(z, f);
 }
