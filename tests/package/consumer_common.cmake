@@ -1,5 +1,5 @@
-# Shared by the consumer projects under tests/package/: builds "consumer" from the including project's main.cpp and
-# checks that the package carries what the producing build had. Inputs (from apgen_add_package_test):
+# Shared by the consumer projects under tests/package/: builds "consumer" from consumer_main.cpp (one source for
+# all three ways of consuming apgen) and checks that the package carries what the producing build had. Inputs (from apgen_add_package_test):
 #   APGEN_EXPECTED_VERSION, APGEN_EXPECT_OPENMP, APGEN_EXPECT_XTENSOR, APGEN_EXPECT_UMBRELLA
 
 if(NOT TARGET apgen::apgen OR NOT TARGET apgen::optimize)
@@ -17,7 +17,7 @@ if(_opts AND _opts MATCHES "march|mtune")
   message(FATAL_ERROR "consumer: apgen::apgen carries machine flags: ${_opts}")
 endif()
 
-add_executable(consumer main.cpp)
+add_executable(consumer "${CMAKE_CURRENT_LIST_DIR}/consumer_main.cpp")
 if(TARGET apgen::openmp)
   target_link_libraries(consumer PRIVATE apgen::openmp)
 else()

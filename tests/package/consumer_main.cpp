@@ -1,5 +1,5 @@
-// Package-consumption test (find_package): the installed/added headers compile and the targets carry what they promise.
-#include <apgen/version.hpp>
+// Package-consumption test, shared by the find_package, add_subdirectory and FetchContent consumers: the
+// installed/added headers compile and the targets carry what they promise.
 #if APGEN_CONSUMER_UMBRELLA
 #include <apgen/apgen.hpp>
 #endif
