@@ -52,6 +52,9 @@ struct step_report {
   std::uint32_t step = 0;
   std::span<const row_delta> deltas;
   std::span<const std::uint8_t> active; ///< after this step's stop rules
+  /// The step's decisions, packed by the row lengths *before* the transition: chosen tokens y_i, scores and the
+  /// requested edit bits (before the edit set and locks filter them). Teachers turn these into training labels.
+  const step_plan* plan = nullptr;
 };
 
 namespace detail {
@@ -160,7 +163,7 @@ private:
           m_active[r] = 0;
         }
       }
-      observer(c, step_report{step, m_deltas, m_active});
+      observer(c, step_report{step, m_deltas, m_active, &m_plan});
     }
     for (std::size_t r = 0; r < B; ++r) {
       if (m_active[r]) result.rows[r].reason = stop_reason::step_limit;
