@@ -29,10 +29,18 @@
 
 namespace apgen::nn {
 
-using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using row_vector = Eigen::Matrix<float, 1, Eigen::Dynamic>;
+template <class Scalar>
+using basic_matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class Scalar>
+using basic_row_vector = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+using matrix = basic_matrix<float>;
+using row_vector = basic_row_vector<float>;
 
-struct layer_weights {
+/// One block's parameters. \tparam Scalar float for inference and training, double for gradient checks.
+template <class Scalar>
+struct basic_layer_weights {
+  using matrix = basic_matrix<Scalar>;
+  using row_vector = basic_row_vector<Scalar>;
   row_vector norm1_w, norm1_b;
   matrix qkv_w;
   row_vector qkv_b;
@@ -46,15 +54,21 @@ struct layer_weights {
   matrix down_w;
   row_vector down_b;
 };
+using layer_weights = basic_layer_weights<float>;
 
 /// How a tensor is initialised by `random`.
 enum class init_kind { normal, ones, zeros, control_bias };
 
-struct transformer_weights {
+/// Every parameter of the transformer (also used, with the same shapes, for gradients and optimiser moments).
+/// \tparam Scalar float for inference and training, double for gradient checks.
+template <class Scalar>
+struct basic_transformer_weights {
+  using matrix = basic_matrix<Scalar>;
+  using row_vector = basic_row_vector<Scalar>;
   transformer_config config;
   matrix tok_embed;
   std::vector<matrix> feat_embed;
-  std::vector<layer_weights> layers;
+  std::vector<basic_layer_weights<Scalar>> layers;
   row_vector norm_w, norm_b;
   matrix head_w;
   row_vector head_b;
@@ -62,7 +76,7 @@ struct transformer_weights {
   row_vector ctl_b;
 
   /// Allocates every tensor at its shape (values unspecified).
-  explicit transformer_weights(const transformer_config& c) : config(c) {
+  explicit basic_transformer_weights(const transformer_config& c) : config(c) {
     config.validate();
     for_each_tensor([](const std::string&, auto& t, std::size_t rows, std::size_t cols, init_kind) { t.resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols)); });
   }
@@ -116,8 +130,27 @@ struct transformer_weights {
   /// Seeded initialisation: normal(0, std) for matrices (std = 0.02, and 0.02 / sqrt(2 n_layers) for the
   /// projections that write into the residual stream), ones/zeros for norms and biases, and -2 for the control
   /// biases so that a fresh model's controls do not fire (sigmoid(-2) = 0.12).
-  [[nodiscard]] static transformer_weights random(const transformer_config& c, std::uint64_t seed, float std_dev = 0.02f) {
-    transformer_weights w(c);
+  /// The same weights in another scalar type (for gradient checks in double).
+  template <class Other>
+  [[nodiscard]] basic_transformer_weights<Other> cast() {
+    basic_transformer_weights<Other> out(config);
+    std::vector<const Scalar*> sources;
+    for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) { sources.push_back(t.data()); });
+    std::size_t i = 0;
+    out.for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) {
+      for (Eigen::Index k = 0; k < t.size(); ++k) t.data()[k] = static_cast<Other>(sources[i][k]);
+      ++i;
+    });
+    return out;
+  }
+
+  /// Sets every element to zero (gradient buffers).
+  void set_zero() {
+    for_each_tensor([](const std::string&, auto& t, std::size_t, std::size_t, init_kind) { t.setZero(); });
+  }
+
+  [[nodiscard]] static basic_transformer_weights random(const transformer_config& c, std::uint64_t seed, float std_dev = 0.02f) {
+    basic_transformer_weights w(c);
     const counter_rng rng(seed, rng_stream::user);
     std::uint32_t tensor_index = 0;
     w.for_each_tensor([&](const std::string& name, auto& t, std::size_t, std::size_t, init_kind k) {
@@ -136,12 +169,14 @@ struct transformer_weights {
         case init_kind::zeros: v = 0; break;
         case init_kind::control_bias: v = -2; break;
         }
-        t.data()[i] = v;
+        t.data()[i] = static_cast<Scalar>(v);
       }
       ++tensor_index;
     });
     return w;
   }
 };
+
+using transformer_weights = basic_transformer_weights<float>;
 
 } // namespace apgen::nn
