@@ -24,7 +24,8 @@
 
 namespace apgen::nn {
 
-/// Supervision of one row: token targets (-1 = none) and control labels (0/1), one per position.
+/// Supervision of one row: token targets (-1 = none) and control labels (0/1), one per position. Empty control
+/// labels mean the controls are not supervised (MDM, ARM): their loss and gradient are zero.
 struct row_targets {
   std::span<const token_id> tokens;
   std::span<const std::uint8_t> remask, insert, erase; ///< empty when the model has no control heads
@@ -249,8 +250,9 @@ row_loss row_loss_and_grad(const transformer_config& c, const row_tape<Scalar>& 
     d_logits(i, target) -= g;
   }
   if (out.token_positions) out.token /= static_cast<double>(out.token_positions);
-  if (c.control_heads) {
-    d_controls.setZero(L, 3);
+  d_controls.setZero(L, c.control_heads ? 3 : 0);
+  const bool supervised_controls = !(y.remask.empty() && y.insert.empty() && y.erase.empty());
+  if (c.control_heads && supervised_controls) {
     const std::span<const std::uint8_t> labels[3] = {y.remask, y.insert, y.erase};
     double* parts[3] = {&out.remask, &out.insert, &out.erase};
     for (std::size_t k = 0; k < 3; ++k) {

@@ -1,0 +1,76 @@
+#pragma once
+/// \file
+/// Training examples for the three objectives, as (input row, supervision, weight):
+///   - AP-MDM process: one transition record (state x_k, token targets where MASKs are unmasked, control labels);
+///   - MDM: a clean row with each position masked with probability t, t ~ U(0, 1] per example, targets the clean
+///     tokens at the masked positions, optionally weighted by 1/t (the usual ELBO weighting);
+///   - ARM: next-token prediction, input x_0 .. x_{L-2} and target x_{i+1} at position i (for a causal model).
+/// Randomness comes from the counter RNG keyed by (seed, example index), so an epoch's examples do not depend on
+/// the order they are built in or on the thread count.
+
+#include <apgen/config.hpp>
+#include <apgen/core/errors.hpp>
+#include <apgen/core/rng.hpp>
+#include <apgen/nn/backward.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace apgen::train {
+
+/// One training example: what the model reads and what it is supervised with. Control labels are empty for
+/// objectives without control supervision (their control loss is then skipped).
+struct example {
+  std::vector<token_id> input;
+  std::vector<std::vector<token_id>> features; ///< [feature][position], empty without feature embeddings
+  std::vector<token_id> targets;               ///< per position, -1 where unsupervised
+  std::vector<std::uint8_t> remask, insert, erase;
+  double token_weight = 1.0;
+  double control_weight = 1.0;
+
+  [[nodiscard]] nn::row_targets supervision() const { return {targets, remask, insert, erase}; }
+};
+
+/// An MDM example: positions of `clean` not in `locked` are masked with probability t ~ U(0, 1]; at least one
+/// position is masked when any is maskable.
+[[nodiscard]] inline example mdm_example(std::span<const token_id> clean, token_id mask, std::uint64_t seed, std::uint64_t index,
+                                         bool weight_by_inverse_t = false, std::span<const std::uint8_t> locked = {}) {
+  if (!locked.empty() && locked.size() != clean.size())
+    apgen::detail::fail<shape_mismatch>("mdm example: ", locked.size(), " lock flags for ", clean.size(), " tokens");
+  const counter_rng rng(seed, rng_stream::user);
+  const double t = rng.uniform(index, 0, 0, 1); // in (0, 1)
+  example e;
+  e.input.assign(clean.begin(), clean.end());
+  e.targets.assign(clean.size(), -1);
+  std::size_t masked = 0, first_maskable = clean.size();
+  for (std::size_t i = 0; i < clean.size(); ++i) {
+    if (!locked.empty() && locked[i]) continue;
+    if (first_maskable == clean.size()) first_maskable = i;
+    if (rng.uniform(index, static_cast<std::uint32_t>(i), 0, 2) < t) {
+      e.input[i] = mask;
+      e.targets[i] = clean[i];
+      ++masked;
+    }
+  }
+  if (masked == 0 && first_maskable < clean.size()) {
+    e.input[first_maskable] = mask;
+    e.targets[first_maskable] = clean[first_maskable];
+  }
+  e.token_weight = weight_by_inverse_t ? 1.0 / t : 1.0;
+  e.control_weight = 0.0;
+  return e;
+}
+
+/// An ARM example: the model reads clean[0 .. L-2] and predicts clean[i+1] at position i.
+[[nodiscard]] inline example arm_example(std::span<const token_id> clean) {
+  if (clean.size() < 2) apgen::detail::fail<invalid_argument>("arm example: a row needs at least two tokens, got ", clean.size());
+  example e;
+  e.input.assign(clean.begin(), clean.end() - 1);
+  e.targets.assign(clean.begin() + 1, clean.end());
+  e.control_weight = 0.0;
+  return e;
+}
+
+} // namespace apgen::train
