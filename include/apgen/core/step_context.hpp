@@ -19,12 +19,12 @@ struct row_progress {
 struct step_context {
   std::uint64_t seed = 0;
   std::uint32_t step = 0;                     ///< 0-based step index of this generation
-  std::span<const std::uint8_t> active;       ///< per row: 1 while the row runs (empty = all rows run)
-  std::span<const row_progress> progress;     ///< per row (empty outside a generator)
+  std::span<const std::uint8_t> active{};     ///< per row: 1 while the row runs (empty = all rows run)
+  std::span<const row_progress> progress{};   ///< per row (empty outside a generator)
   /// Per packed position (rows one after another, by current length): nonzero where the token pass will read the
   /// token logits this step. A denoiser may skip its token head elsewhere (an ARM step reads one position); control
   /// logits are always needed where the schedule reads controls. Empty means every position is read.
-  std::span<const std::uint8_t> want;
+  std::span<const std::uint8_t> want{};
 
   [[nodiscard]] bool is_active(std::size_t r) const noexcept { return active.empty() || active[r] != 0; }
   [[nodiscard]] row_progress progress_of(std::size_t r) const noexcept { return progress.empty() ? row_progress{} : progress[r]; }

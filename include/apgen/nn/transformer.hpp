@@ -36,7 +36,7 @@ using feature_function = std::function<token_id(std::span<const token_id>, std::
 
 struct transformer_options {
   bool kv_cache = true;       ///< causal models only: reuse keys/values of an unchanged prefix
-  feature_function features;  ///< required when the config has feature embeddings
+  feature_function features{}; ///< required when the config has feature embeddings
 };
 
 namespace detail {
