@@ -15,6 +15,7 @@
 #include <apgen/nn/config.hpp>
 #include <apgen/nn/weights.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -119,20 +120,46 @@ basic_matrix<Scalar> ln_backward(const basic_matrix<Scalar>& dy, const basic_mat
   return dx;
 }
 
+/// cos and sin of the rotary angles, cached per thread for (head dim, base) and grown on demand: the angles do
+/// not change between rows, layers or steps.
+inline const std::vector<double>& rope_angles(std::size_t positions, std::size_t dh, double base) {
+  struct table {
+    std::size_t dh = 0, positions = 0;
+    double base = 0;
+    std::vector<double> cs; // [position][i] -> (cos, sin)
+  };
+  thread_local table t;
+  if (t.dh != dh || t.base != base || t.positions < positions) {
+    t.dh = dh;
+    t.base = base;
+    t.positions = std::max(positions, 2 * t.positions);
+    const std::size_t h = dh / 2;
+    t.cs.resize(t.positions * h * 2);
+    for (std::size_t p = 0; p < t.positions; ++p)
+      for (std::size_t i = 0; i < h; ++i) {
+        const double theta = static_cast<double>(p) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(dh));
+        t.cs[(p * h + i) * 2] = std::cos(theta);
+        t.cs[(p * h + i) * 2 + 1] = std::sin(theta);
+      }
+  }
+  return t.cs;
+}
+
 /// Rotary embedding of every head of the first `heads` head-blocks of x (L x heads*dh), in place; inverse
 /// rotation (for gradients) when `inverse`.
 template <class Scalar>
 void rope_rows(basic_matrix<Scalar>& x, std::size_t heads, std::size_t dh, double base, bool inverse) {
   const std::size_t h = dh / 2;
+  const auto& cs = rope_angles(static_cast<std::size_t>(x.rows()), dh, base);
   for (Eigen::Index p = 0; p < x.rows(); ++p)
     for (std::size_t j = 0; j < heads; ++j) {
       Scalar* u = x.row(p).data() + j * dh;
+      const double* a = cs.data() + static_cast<std::size_t>(p) * h * 2;
       for (std::size_t i = 0; i < h; ++i) {
-        const double theta = static_cast<double>(p) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(dh));
-        const Scalar c = static_cast<Scalar>(std::cos(theta)), s = static_cast<Scalar>(inverse ? -std::sin(theta) : std::sin(theta));
-        const Scalar a = u[i], b = u[i + h];
-        u[i] = a * c - b * s;
-        u[i + h] = b * c + a * s;
+        const Scalar c = static_cast<Scalar>(a[2 * i]), s = static_cast<Scalar>(inverse ? -a[2 * i + 1] : a[2 * i + 1]);
+        const Scalar v0 = u[i], v1 = u[i + h];
+        u[i] = v0 * c - v1 * s;
+        u[i + h] = v1 * c + v0 * s;
       }
     }
 }
