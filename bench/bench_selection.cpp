@@ -267,11 +267,6 @@ bool check_against_reference() {
   return true;
 }
 
-template <class F>
-void add(const std::string& name, const apgen_bench::bench_options& o, F&& f) {
-  apgen_bench::configure(benchmark::RegisterBenchmark(name.c_str(), std::forward<F>(f)), o);
-}
-
 void print_summary(const benchmark::BenchmarkReporter& rep, const apgen_bench::bench_options& o) {
   std::FILE* f = apgen_bench::summary_stream(o);
   const int T = apgen_bench::omp_threads();
@@ -331,21 +326,21 @@ int main(int argc, char** argv) {
   using apgen::sampling::temperature;
   for (auto V : vocab_sizes) {
     const auto vn = vname(V);
-    add("BM_read_once/threads:1/" + vn, opts, [=](benchmark::State& s) { BM_read_once(s, V, false); });
-    add("BM_read_once/threads:omp/" + vn, opts, [=](benchmark::State& s) { BM_read_once(s, V, true); });
-    add("BM_token_pass_reference/" + vn, opts, [=](benchmark::State& s) { BM_token_pass_reference(s, V); });
+    apgen_bench::add("BM_read_once/threads:1/" + vn, opts, [=](benchmark::State& s) { BM_read_once(s, V, false); });
+    apgen_bench::add("BM_read_once/threads:omp/" + vn, opts, [=](benchmark::State& s) { BM_read_once(s, V, true); });
+    apgen_bench::add("BM_token_pass_reference/" + vn, opts, [=](benchmark::State& s) { BM_token_pass_reference(s, V); });
     for (const auto& [m, mname] : measures) {
       const std::string tail = std::string("/greedy/") + mname + "/" + vn;
       const measure_t mm = m;
-      add("BM_token_pass/serial" + tail, opts, [=](benchmark::State& s) { BM_token_pass<serial>(s, V, mm, greedy{}); });
-      add("BM_token_pass/simd" + tail, opts, [=](benchmark::State& s) { BM_token_pass<simd>(s, V, mm, greedy{}); });
-      add("BM_token_pass/omp" + tail, opts, [=](benchmark::State& s) { BM_token_pass<omp>(s, V, mm, greedy{}); });
+      apgen_bench::add("BM_token_pass/serial" + tail, opts, [=](benchmark::State& s) { BM_token_pass<serial>(s, V, mm, greedy{}); });
+      apgen_bench::add("BM_token_pass/simd" + tail, opts, [=](benchmark::State& s) { BM_token_pass<simd>(s, V, mm, greedy{}); });
+      apgen_bench::add("BM_token_pass/omp" + tail, opts, [=](benchmark::State& s) { BM_token_pass<omp>(s, V, mm, greedy{}); });
     }
     const std::string tail = "/temperature/probability/" + vn;
     const auto p = measure_t::probability;
-    add("BM_token_pass/serial" + tail, opts, [=](benchmark::State& s) { BM_token_pass<serial>(s, V, p, temperature(1.0)); });
-    add("BM_token_pass/simd" + tail, opts, [=](benchmark::State& s) { BM_token_pass<simd>(s, V, p, temperature(1.0)); });
-    add("BM_token_pass/omp" + tail, opts, [=](benchmark::State& s) { BM_token_pass<omp>(s, V, p, temperature(1.0)); });
+    apgen_bench::add("BM_token_pass/serial" + tail, opts, [=](benchmark::State& s) { BM_token_pass<serial>(s, V, p, temperature(1.0)); });
+    apgen_bench::add("BM_token_pass/simd" + tail, opts, [=](benchmark::State& s) { BM_token_pass<simd>(s, V, p, temperature(1.0)); });
+    apgen_bench::add("BM_token_pass/omp" + tail, opts, [=](benchmark::State& s) { BM_token_pass<omp>(s, V, p, temperature(1.0)); });
   }
 
   benchmark::Initialize(&argc, argv);

@@ -194,6 +194,12 @@ inline benchmark::internal::Benchmark* configure(benchmark::internal::Benchmark*
   return b;
 }
 
+/// Registers a benchmark under `name` with the shared options.
+template <class F>
+void add(const std::string& name, const bench_options& o, F&& f) {
+  configure(benchmark::RegisterBenchmark(name.c_str(), std::forward<F>(f)), o);
+}
+
 /// Number of threads the omp backend will use (OpenMP's default), or 1 without OpenMP.
 inline int omp_threads() {
 #if defined(_OPENMP)

@@ -223,11 +223,6 @@ bool check_against_reference() {
   return true;
 }
 
-template <class F>
-void add(const std::string& name, const apgen_bench::bench_options& o, F&& f) {
-  apgen_bench::configure(benchmark::RegisterBenchmark(name.c_str(), std::forward<F>(f)), o);
-}
-
 void print_summary(const benchmark::BenchmarkReporter& rep, const apgen_bench::bench_options& o) {
   std::FILE* f = apgen_bench::summary_stream(o);
   std::fprintf(f, "\nSummary (this run, median repetition of each; net = step - canvas copy; speed-up = net positions/s "
@@ -273,11 +268,11 @@ int main(int argc, char** argv) {
   for (auto B : batch_sizes)
     for (auto L : mean_lengths) {
       const auto args = shape_args(B, L);
-      add("BM_canvas_copy/" + args, opts, [=](benchmark::State& s) { BM_canvas_copy(s, B, L); });
-      add("BM_transition_reference/" + args, opts, [=](benchmark::State& s) { BM_transition_reference(s, B, L); });
-      add("BM_transition/serial/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::serial>(s, B, L); });
-      add("BM_transition/simd/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::simd>(s, B, L); });
-      add("BM_transition/omp/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::omp>(s, B, L); });
+      apgen_bench::add("BM_canvas_copy/" + args, opts, [=](benchmark::State& s) { BM_canvas_copy(s, B, L); });
+      apgen_bench::add("BM_transition_reference/" + args, opts, [=](benchmark::State& s) { BM_transition_reference(s, B, L); });
+      apgen_bench::add("BM_transition/serial/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::serial>(s, B, L); });
+      apgen_bench::add("BM_transition/simd/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::simd>(s, B, L); });
+      apgen_bench::add("BM_transition/omp/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::omp>(s, B, L); });
     }
 
   benchmark::Initialize(&argc, argv);
