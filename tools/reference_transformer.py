@@ -7,6 +7,9 @@ Run it with Debian's interpreter, which has PyTorch (the pyenv `python3` on PATH
     /usr/bin/python3 tools/reference_transformer.py verify-fixtures   [--dir tests/data/transformer]
     /usr/bin/python3 tools/reference_transformer.py bench --threads 1 [--shapes small,medium,large]
         [--batches 1,64] [--runs 20] [--linear blas|mkldnn] [--write-weights DIR]
+    /usr/bin/python3 tools/reference_transformer.py generate-grad-fixtures [--out tests/data/transformer]
+    /usr/bin/python3 tools/reference_transformer.py bench-train --threads 1 [--lengths 81,324] [--batch 64]
+        [--impl reference|encoder] [--adamw]
 
 The speed comparison with the C++ bench must be run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE UNSET (this
 machine's environment sets them, which pins OpenBLAS to a slower kernel), for example:
@@ -515,6 +518,8 @@ def verify_fixtures(d: Path) -> bool:
     """Reloads every case with this file's reader, rebuilds the model from the weights' metadata and compares."""
     ok = True
     for case in sorted(d.glob("*.case*.safetensors")):
+        if case.name.startswith("grad_"):
+            continue  # gradient fixtures: verify_grad_fixtures
         ct, cm = load_safetensors(case)
         wt, wm = load_safetensors(d / cm["weights"])
         c = Config.from_metadata(wm)
@@ -650,6 +655,223 @@ def bench(args) -> None:
                   f"{len(times)} runs)", flush=True)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# training: the loss of include/apgen/nn/backward.hpp, gradient fixtures, and a training-step bench
+# --------------------------------------------------------------------------------------------------------------
+
+
+def raw_outputs(model, tokens: torch.Tensor, features: torch.Tensor | None = None):
+    """Training forward: (token logits [B, L, V] WITHOUT SUBS pinning, control logits or None). Only the MASK
+    column is touched (-inf), which training excludes from the softmax anyway. Rows must all have length L."""
+    from dataclasses import replace
+    if isinstance(model, Transformer):
+        saved = model.config
+        model.config = replace(saved, pin_decoded=False)
+        try:
+            return model(tokens, None, features)
+        finally:
+            model.config = saved
+    return model(tokens)
+
+
+def apgen_loss(logits: torch.Tensor, controls: torch.Tensor | None, targets: torch.Tensor, labels: torch.Tensor | None,
+               mask_id: int, token_weight: float, control_weight: float) -> torch.Tensor:
+    """The loss of include/apgen/nn/backward.hpp (row_loss_and_grad) for rows of equal length, averaged over rows
+    as train::batch_gradient does. logits [B, L, V] (raw, any value in the MASK column); targets [B, L] int64,
+    -1 = none; labels [B, L, 3] 0/1 (remask, insert, delete) or None (controls unsupervised).
+    Per row: token = mean over positions with a target of -log softmax over the vocabulary WITHOUT the MASK
+    column (0 when the row has no target); control = sum over the 3 heads of the mean over positions of BCE with
+    logits; total = token_weight * token + control_weight * control. Returns the mean of the row totals."""
+    V = logits.shape[-1]
+    keep = torch.tensor([v for v in range(V) if v != mask_id], dtype=torch.int64)
+    remap = torch.full((V,), -1, dtype=torch.int64)
+    remap[keep] = torch.arange(V - 1)
+    lp = torch.log_softmax(logits.index_select(-1, keep), dim=-1)  # [B, L, V-1]
+    has = targets >= 0
+    idx = remap[targets.clamp(min=0)]
+    if bool(((idx < 0) & has).any()):
+        raise ValueError("a token target is MASK")
+    nll = -lp.gather(-1, idx.clamp(min=0).unsqueeze(-1)).squeeze(-1) * has.to(lp.dtype)  # [B, L]
+    count = has.sum(dim=-1)
+    token = nll.sum(dim=-1) / count.clamp(min=1).to(lp.dtype)  # 0 for a row without targets
+    total = token_weight * token
+    if labels is not None and controls is not None:
+        bce = F.binary_cross_entropy_with_logits(controls, labels.to(controls.dtype), reduction="none")  # [B, L, 3]
+        total = total + control_weight * bce.mean(dim=1).sum(dim=-1)
+    return total.mean()
+
+
+GRAD_TOKEN_WEIGHT = 1.0
+GRAD_CONTROL_WEIGHT = 0.7
+
+
+def grad_fixture_models():
+    a = Config(vocab_size=11, d_model=32, n_layers=2, n_heads=4, d_ff=64, feature_vocab_sizes=[5], activation="gelu",
+               causal=False, control_heads=True, pin_decoded=True, mask_id=0)
+    b = Config(vocab_size=13, d_model=32, n_layers=2, n_heads=2, d_ff=48, feature_vocab_sizes=[], activation="swiglu",
+               causal=True, control_heads=True, pin_decoded=False, mask_id=0)
+    return [("bidir_gelu", a, 2001), ("causal_swiglu", b, 2002)]
+
+
+def grad_fixture_rows(c: Config, seed: int, name: str):
+    """Rows of lengths 7, 1, 12: random tokens with ~40% MASK; token targets (a random non-MASK id) at ~3/4 of
+    the MASK positions (at least one per row, except that the causal model's length-1 row has none: its token
+    loss is 0); random 0/1 labels for the three controls at every position."""
+    g = torch.Generator().manual_seed(seed + 13)
+    rows = []
+    for n in FIXTURE_LENGTHS:
+        t = torch.randint(0, c.vocab_size, (n,), generator=g)
+        masked = torch.rand(n, generator=g) < 0.4
+        masked[torch.randint(0, n, (1,), generator=g)] = True
+        t[masked] = c.mask_id
+        y = torch.full((n,), -1, dtype=torch.int64)
+        pick = masked & (torch.rand(n, generator=g) < 0.75)
+        if not pick.any():
+            pick = masked.clone()
+        y[pick] = torch.randint(1, c.vocab_size, (int(pick.sum()),), generator=g)  # mask_id == 0: never MASK
+        if n == 1 and c.causal:
+            y[:] = -1
+        labels = torch.randint(0, 2, (n, 3), generator=g)
+        rows.append((t, y, labels))
+    return rows
+
+
+def generate_grad_fixtures(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, c, seed in grad_fixture_models():
+        assert c.mask_id == 0
+        model = Transformer(c).double().init_fixture(seed)
+        w32 = {k: v.to(torch.float32) for k, v in model.state_for_save().items()}
+        model.load_tensors(w32)  # float64 computation from the float32 values
+        rows = grad_fixture_rows(c, seed, name)
+        model.zero_grad(set_to_none=True)
+        row_losses = []
+        total = None
+        for t, y, lab in rows:
+            feats = fixture_features(len(t), c.feature_vocab_sizes).unsqueeze(0) if c.feature_vocab_sizes else None
+            lg, ct = raw_outputs(model, t.unsqueeze(0), feats)
+            l = apgen_loss(lg, ct, y.unsqueeze(0), lab.unsqueeze(0), c.mask_id, GRAD_TOKEN_WEIGHT, GRAD_CONTROL_WEIGHT)
+            row_losses.append(l.item())
+            total = l if total is None else total + l
+        loss = total / len(rows)
+        loss.backward()
+        wname = f"grad_{name}.weights.safetensors"
+        save_safetensors(out / wname, w32, c.to_metadata(), torch.float32)
+        case = {}
+        for r, (t, y, lab) in enumerate(rows):
+            case[f"tokens.{r}"] = t.to(torch.float32)
+            case[f"targets.{r}"] = y.to(torch.float32)
+            case[f"remask.{r}"] = lab[:, 0].to(torch.float32)
+            case[f"insert.{r}"] = lab[:, 1].to(torch.float32)
+            case[f"delete.{r}"] = lab[:, 2].to(torch.float32)
+        for k, p in model.named_tensors().items():
+            case[f"grad.{k}"] = p.grad.detach().to(torch.float32)
+        meta = {"model": name, "weights": wname, "weights_dtype": "F32", "rows": str(len(rows)),
+                "feature_rule": "(i * (k + 3) + 1) % F_k", "loss": repr(loss.item()),
+                "row_losses": ",".join(repr(x) for x in row_losses),
+                "token_weight": repr(GRAD_TOKEN_WEIGHT), "control_weight": repr(GRAD_CONTROL_WEIGHT),
+                "reduction": "mean over rows of token_weight * token + control_weight * (remask + insert + delete)",
+                "computed_in": "float64 (torch.autograd), stored as F32"}
+        save_safetensors(out / f"grad_{name}.case.safetensors", case, meta, torch.float32)
+        print(f"grad_{name}: loss {loss.item()!r} (rows {', '.join(f'{x:.6f}' for x in row_losses)}), "
+              f"{len(model.named_tensors())} gradient tensors")
+    for p in sorted(out.glob("grad_*.safetensors")):
+        print(f"{p}  {p.stat().st_size} bytes")
+
+
+def verify_grad_fixtures(d: Path) -> bool:
+    """Recomputes every grad_*.case file's loss and gradients from its weights file and the stored rows."""
+    ok = True
+    for case in sorted(d.glob("grad_*.case.safetensors")):
+        ct, cm = load_safetensors(case)
+        wt, wm = load_safetensors(d / cm["weights"])
+        c = Config.from_metadata(wm)
+        model = Transformer(c).double().load_tensors({k: v.to(torch.float64) for k, v in wt.items()})
+        tw, cw = float(cm["token_weight"]), float(cm["control_weight"])
+        total = 0
+        rows = int(cm["rows"])
+        for r in range(rows):
+            t = ct[f"tokens.{r}"].to(torch.int64)
+            y = ct[f"targets.{r}"].to(torch.int64)
+            lab = torch.stack([ct[f"{k}.{r}"] for k in ("remask", "insert", "delete")], dim=-1).to(torch.int64)
+            feats = fixture_features(len(t), c.feature_vocab_sizes).unsqueeze(0) if c.feature_vocab_sizes else None
+            lg, cl = raw_outputs(model, t.unsqueeze(0), feats)
+            total = total + apgen_loss(lg, cl, y.unsqueeze(0), lab.unsqueeze(0), c.mask_id, tw, cw)
+        loss = total / rows
+        loss.backward()
+        worst = abs(loss.item() - float(cm["loss"]))
+        for k, p in model.named_tensors().items():
+            worst = max(worst, (p.grad - ct[f"grad.{k}"].to(torch.float64)).abs().max().item())
+        good = worst < 1e-6
+        ok &= good
+        print(f"{case.name}: loss {cm['loss']}, {len(model.named_tensors())} gradients, max |diff| {worst:.2e} "
+              f"{'ok' if good else 'MISMATCH'}")
+    return ok
+
+
+def mdm_batch(c: Config, B: int, L: int, seed: int):
+    """An MDM batch like train::mdm_example: clean tokens uniform over the non-MASK ids; per row t ~ U(0, 1) and
+    each position masked with probability t (at least one), targets the clean tokens at the masked positions.
+    About half the positions carry a target on average."""
+    g = torch.Generator().manual_seed(seed)
+    clean = torch.randint(1, c.vocab_size, (B, L), generator=g)  # mask_id == 0
+    t = torch.rand(B, 1, generator=g)
+    masked = torch.rand(B, L, generator=g) < t
+    masked[:, 0] |= ~masked.any(dim=1)
+    tokens = torch.where(masked, torch.full_like(clean, c.mask_id), clean)
+    targets = torch.where(masked, clean, torch.full_like(clean, -1))
+    return tokens, targets
+
+
+def bench_train(args) -> None:
+    torch.set_num_threads(args.threads)
+    env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "GLIBC_TUNABLES", "ATEN_CPU_CAPABILITY",
+                                          "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    print("# env: " + ", ".join(f"{k}={'<unset>' if v is None else v}" for k, v in env.items()))
+    if env["OPENBLAS_CORETYPE"] is not None or env["OPENBLAS_L2_SIZE"] is not None:
+        print("# WARNING: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set: rerun under "
+              "`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...` before comparing")
+    step = "forward + loss + backward" + (" + AdamW step" if args.adamw else " (no optimizer step)")
+    print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, implementation {args.impl}, BLAS "
+          f"{_blas_library()}; timed: zero_grad + {step}; MDM batch, token loss only (controls unsupervised)")
+    print("# train   L batch threads  median_ms  tokens/s  GFLOP/s  peak_rss_MiB")
+    c = Config(vocab_size=args.vocab, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=args.ff)
+    for L in [int(x) for x in args.lengths.split(",")]:
+        torch.manual_seed(args.seed)
+        if args.impl == "encoder":
+            model = EncoderPeer(c, max_len=max(512, L)).train()
+        else:
+            model = Transformer(c).init_default(args.seed).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4) if args.adamw else None
+        tokens, targets = mdm_batch(c, args.batch, L, args.seed + L)
+
+        def one_step():
+            model.zero_grad(set_to_none=True)
+            lg, ct = raw_outputs(model, tokens)
+            loss = apgen_loss(lg, ct, targets, None, c.mask_id, 1.0, 0.0)
+            loss.backward()
+            if opt is not None:
+                opt.step()
+            return loss
+
+        for _ in range(args.warmup):
+            one_step()
+        times = []
+        spent = 0.0
+        while len(times) < args.runs and (len(times) < 3 or spent < args.budget_s):
+            t0 = time.perf_counter()
+            one_step()
+            dt = time.perf_counter() - t0
+            times.append(dt)
+            spent += dt
+        med = statistics.median(times)
+        flops = 3 * forward_flops(c, L, args.batch)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(f"train {L:5d} {args.batch:5d} {args.threads:7d} {med * 1e3:10.2f} {args.batch * L / med:9.0f} "
+              f"{flops / med / 1e9:8.2f} {rss:12.1f}   (d={c.d_model} layers={c.n_layers} heads={c.n_heads} "
+              f"ff={c.d_ff} V={c.vocab_size}, {len(times)} runs)", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -671,11 +893,34 @@ def main(argv=None) -> int:
                    help="dense layers through torch's BLAS (Debian: reference netlib libblas) or oneDNN")
     b.add_argument("--write-weights", default="", metavar="DIR",
                    help="save each bench model's weights + metadata as DIR/bench_<shape>.weights.safetensors")
+    gg = sub.add_parser("generate-grad-fixtures", help="write the gradient fixtures (grad_*.safetensors)")
+    gg.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "tests/data/transformer"))
+    bt = sub.add_parser("bench-train", help="time a PyTorch training step (MDM batch) like bench/bench_training")
+    bt.add_argument("--threads", type=int, default=1)
+    bt.add_argument("--lengths", default="81,324", help="comma-separated row lengths")
+    bt.add_argument("--batch", type=int, default=64)
+    bt.add_argument("--vocab", type=int, default=32)
+    bt.add_argument("--d-model", type=int, default=128)
+    bt.add_argument("--layers", type=int, default=4)
+    bt.add_argument("--heads", type=int, default=4)
+    bt.add_argument("--ff", type=int, default=512)
+    bt.add_argument("--runs", type=int, default=10, help="at most this many timed steps (at least 3)")
+    bt.add_argument("--budget-s", type=float, default=10.0, help="stop timing a length after this many seconds")
+    bt.add_argument("--warmup", type=int, default=2, help="untimed steps first (glibc and torch warm up over ~2)")
+    bt.add_argument("--seed", type=int, default=1)
+    bt.add_argument("--impl", choices=("reference", "encoder"), default="reference")
+    bt.add_argument("--adamw", action="store_true", help="include an AdamW step (the C++ bench does not)")
     args = ap.parse_args(argv)
     if args.cmd == "generate-fixtures":
         generate_fixtures(Path(args.out))
     elif args.cmd == "verify-fixtures":
-        return 0 if verify_fixtures(Path(args.dir)) else 1
+        ok = verify_fixtures(Path(args.dir))
+        ok = verify_grad_fixtures(Path(args.dir)) and ok
+        return 0 if ok else 1
+    elif args.cmd == "generate-grad-fixtures":
+        generate_grad_fixtures(Path(args.out))
+    elif args.cmd == "bench-train":
+        bench_train(args)
     else:
         bench(args)
     return 0
