@@ -23,7 +23,7 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
-#include "malloc_counter.hpp"
+#include "process_stats.hpp"
 
 namespace {
 
@@ -51,20 +51,6 @@ double forward_flops(const apgen::nn::transformer_config& c, std::size_t L, std:
   const double per_layer = 2 * l * d * 3 * d + 2 * l * d * d + 2 * mlp * l * d * ff + 2 * 2 * l * l * d;
   const double heads = 2 * l * d * static_cast<double>(c.vocab_size) + (c.control_heads ? 2 * l * d * 3 : 0);
   return static_cast<double>(batch) * (static_cast<double>(c.n_layers) * per_layer + heads);
-}
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
-void set_threads(int t) {
-#if APGEN_HAS_OPENMP
-  omp_set_num_threads(t);
-#else
-  (void)t;
-#endif
 }
 
 // 64 MDM examples: clean rows of non-MASK tokens, each position masked with probability t ~ U(0, 1] per row.

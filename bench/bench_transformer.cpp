@@ -22,7 +22,7 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
-#include "malloc_counter.hpp"
+#include "process_stats.hpp"
 
 namespace {
 
@@ -43,20 +43,6 @@ apgen::vocabulary vocab_of(std::size_t V) {
   std::vector<std::string> sym;
   for (std::size_t i = 1; i < V; ++i) sym.push_back("t" + std::to_string(i));
   return apgen::vocabulary(sym);
-}
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
-void set_threads(int t) {
-#if APGEN_HAS_OPENMP
-  omp_set_num_threads(t);
-#else
-  (void)t;
-#endif
 }
 
 // Our GEMM on the shape's T x d -> d_ff product, threaded by row chunks like the model's dense layers.
