@@ -146,6 +146,7 @@ class Config:
     feature_vocab_sizes: list = field(default_factory=list)
     activation: str = "gelu"  # gelu | swiglu
     causal: bool = False
+    attention_window: int = 0  # 0: unlimited; else |i - j| <= attention_window
     control_heads: bool = True
     pin_decoded: bool = True
     mask_id: int = 0
@@ -176,6 +177,7 @@ class Config:
             "feature_vocab_sizes": ",".join(str(f) for f in self.feature_vocab_sizes),
             "activation": self.activation,
             "causal": b(self.causal),
+            "attention_window": str(self.attention_window),
             "control_heads": b(self.control_heads),
             "pin_decoded": b(self.pin_decoded),
             "mask_id": str(self.mask_id),
@@ -199,6 +201,7 @@ class Config:
             feature_vocab_sizes=[int(x) for x in fv.split(",")] if fv else [],
             activation=m["activation"],
             causal=flag("causal"),
+            attention_window=int(m.get("attention_window", "0")),
             control_heads=flag("control_heads"),
             pin_decoded=flag("pin_decoded"),
             mask_id=int(m["mask_id"]),
@@ -363,7 +366,7 @@ class Transformer(nn.Module):
             h = h + F.embedding(features[..., k], emb.weight)
 
         bias = None  # additive attention mask [B, 1, L, L]
-        if lengths is not None or c.causal:
+        if lengths is not None or c.causal or c.attention_window > 0:
             allowed = torch.ones(B, 1, L, L, dtype=torch.bool)
             if lengths is not None:
                 lengths = torch.as_tensor(lengths)
@@ -371,6 +374,9 @@ class Transformer(nn.Module):
                 allowed = allowed & valid[:, None, None, :]
             if c.causal:
                 allowed = allowed & torch.ones(L, L, dtype=torch.bool).tril()[None, None]
+            if c.attention_window > 0:
+                pos = torch.arange(L)
+                allowed = allowed & ((pos[:, None] - pos[None, :]).abs() <= c.attention_window)[None, None]
             bias = torch.zeros(B, 1, L, L, dtype=dtype).masked_fill(~allowed, float("-inf"))
 
         scale = 1.0 / math.sqrt(dh)

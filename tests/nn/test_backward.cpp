@@ -98,6 +98,15 @@ TEST_CASE("gradients match finite differences: causal, SwiGLU") {
   CHECK(worst_gradient_error(tiny(true, apgen::nn::activation::swiglu)) < 1e-6);
 }
 
+TEST_CASE("gradients match finite differences: local attention window") {
+  auto bidir = tiny(false, apgen::nn::activation::gelu);
+  bidir.attention_window = 1; // the 6-token example has keys outside every query's window
+  CHECK(worst_gradient_error(bidir) < 1e-6);
+  auto causal = tiny(true, apgen::nn::activation::swiglu);
+  causal.attention_window = 2;
+  CHECK(worst_gradient_error(causal) < 1e-6);
+}
+
 TEST_CASE("the float pass agrees with the double pass") {
   auto wf = apgen::nn::transformer_weights::random(tiny(false, apgen::nn::activation::gelu), 3, 0.3f);
   auto wd = wf.cast<double>();

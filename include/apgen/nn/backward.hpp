@@ -211,8 +211,9 @@ void forward_row(const basic_transformer_weights<Scalar>& w, std::span<const tok
       const auto o = static_cast<Eigen::Index>(j * dh), n = static_cast<Eigen::Index>(dh);
       matrix s = (T.q.middleCols(o, n) * T.k.middleCols(o, n).transpose()) * scale;
       for (Eigen::Index i = 0; i < L; ++i) {
-        if (c.causal)
-          for (Eigen::Index k = i + 1; k < L; ++k) s(i, k) = -std::numeric_limits<Scalar>::infinity();
+        const auto w = static_cast<Eigen::Index>(c.attention_window);
+        for (Eigen::Index k = 0; k < L; ++k)
+          if ((c.causal && k > i) || (w > 0 && (k < i - w || k > i + w))) s(i, k) = -std::numeric_limits<Scalar>::infinity();
         const Scalar m = s.row(i).maxCoeff();
         s.row(i) = (s.row(i).array() - m).exp().matrix();
         s.row(i) /= s.row(i).sum();

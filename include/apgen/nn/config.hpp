@@ -26,6 +26,11 @@ struct transformer_config {
   std::vector<std::size_t> feature_vocab_sizes; ///< extra per-position feature embeddings, summed with the tokens
   activation act = activation::gelu;
   bool causal = false;        ///< causal attention (ARM) instead of bidirectional (MDM, AP-MDM)
+  /// Local attention: position i attends only to positions j with |i - j| <= attention_window (0: no limit). With
+  /// n layers a position then sees at most n * window positions either side, so what a model learned on short
+  /// rows applies unchanged to long ones (the length-generalisation bias of the parity experiment), and a step
+  /// costs O(L * window) in attention instead of O(L^2).
+  std::size_t attention_window = 0;
   bool control_heads = true;  ///< the three control logits (remask, insert, delete)
   bool pin_decoded = true;    ///< SUBS: a decoded input position's logits are pinned to its token
   token_id mask_id = 0;       ///< the MASK id, whose logit is always suppressed
@@ -62,6 +67,7 @@ struct transformer_config {
     m["feature_vocab_sizes"] = f;
     m["activation"] = act == activation::gelu ? "gelu" : "swiglu";
     m["causal"] = causal ? "true" : "false";
+    m["attention_window"] = std::to_string(attention_window);
     m["control_heads"] = control_heads ? "true" : "false";
     m["pin_decoded"] = pin_decoded ? "true" : "false";
     m["mask_id"] = std::to_string(mask_id);
@@ -139,6 +145,8 @@ struct transformer_config {
     if (a != "gelu" && a != "swiglu") apgen::detail::fail<parse_error>("transformer metadata: unknown activation \"", a, "\"");
     c.act = a == "gelu" ? activation::gelu : activation::swiglu;
     c.causal = flag("causal");
+    // Added after the first format revision: files written before it have no window (unlimited attention).
+    if (m.count("attention_window")) c.attention_window = count("attention_window");
     c.control_heads = flag("control_heads");
     c.pin_decoded = flag("pin_decoded");
     c.mask_id = static_cast<token_id>(count("mask_id"));

@@ -282,19 +282,39 @@ private:
       const Eigen::Index kv_stride = cached ? d : 3 * d;
       const cmap K(kp, nk, dh, Eigen::OuterStride<>(kv_stride));
       const cmap V(vp, nk, dh, Eigen::OuterStride<>(kv_stride));
-      if (S.rows() < nq || S.cols() < nk) S.resize(std::max(S.rows(), nq), std::max(S.cols(), nk));
-      auto sc = S.topLeftCorner(nq, nk);
-      sc.noalias() = Q * K.transpose(); // the 1/sqrt(dh) scale is folded into the softmax below
-      if (cfg.causal) {
-        const auto start = static_cast<Eigen::Index>(s.start);
-        for (Eigen::Index i = 0; i < nq; ++i) {
-          const Eigen::Index visible = start + i + 1;
-          if (visible < nk) sc.row(i).tail(nk - visible).setConstant(-std::numeric_limits<float>::infinity());
+      // Queries go in blocks; each block multiplies only against the keys some query of it may see. Without a
+      // window that is one block over every key (the plain dense product); with a window of w the keys of a
+      // block of b queries are at most b + 2w, so long rows cost O(L * w).
+      const auto start = static_cast<Eigen::Index>(s.start);
+      const auto w = static_cast<Eigen::Index>(cfg.attention_window);
+      const bool banded = w > 0 && w < nk;
+      const Eigen::Index block = banded ? std::min<Eigen::Index>(nq, 64) : nq;
+      const float neg_inf = -std::numeric_limits<float>::infinity();
+      for (Eigen::Index q0 = 0; q0 < nq; q0 += block) {
+        const Eigen::Index bq = std::min(block, nq - q0);
+        const Eigen::Index first = start + q0, last = first + bq - 1; // in-row indices of the block's queries
+        const Eigen::Index k_lo = banded ? std::max<Eigen::Index>(0, first - w) : 0;
+        Eigen::Index k_hi = cfg.causal ? last + 1 : nk;
+        if (banded) k_hi = std::min(k_hi, last + w + 1);
+        const Eigen::Index nkb = k_hi - k_lo;
+        // A tight bq x nkb view of the scratch: its layout, and so the product's rounding, depends only on the
+        // shape, not on how large earlier rows made the scratch (same input, same scores, bit for bit).
+        if (S.size() < bq * nkb) S.resize(bq * nkb, 1);
+        Eigen::Map<matrix> sc(S.data(), bq, nkb);
+        sc.noalias() = Q.middleRows(q0, bq) * K.middleRows(k_lo, nkb).transpose(); // 1/sqrt(dh) goes in the softmax
+        if (cfg.causal || banded) {
+          for (Eigen::Index i = 0; i < bq; ++i) {
+            const Eigen::Index at = first + i;
+            const Eigen::Index lo = banded ? std::max(k_lo, at - w) : k_lo;
+            const Eigen::Index hi = std::min(k_hi, cfg.causal ? at + 1 : (banded ? at + w + 1 : k_hi));
+            if (lo > k_lo) sc.row(i).head(lo - k_lo).setConstant(neg_inf);
+            if (hi < k_hi) sc.row(i).tail(k_hi - hi).setConstant(neg_inf);
+          }
         }
+        softmax_rows(sc, scale);
+        Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + (p + q0) * d + h * dh, bq, dh, Eigen::OuterStride<>(d));
+        O.noalias() = sc * V.middleRows(k_lo, nkb);
       }
-      softmax_rows(sc, scale);
-      Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + p * d + h * dh, nq, dh, Eigen::OuterStride<>(d));
-      O.noalias() = sc * V;
     };
 #if APGEN_HAS_OPENMP
     APGEN_PRAGMA_OMP(parallel for schedule(dynamic, 1) if (jobs > 1))

@@ -12,6 +12,7 @@
 #include <apgen/core/errors.hpp>
 #include <apgen/core/rng.hpp>
 #include <apgen/nn/backward.hpp>
+#include <apgen/train/transition_record.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,24 @@ struct example {
 
   [[nodiscard]] nn::row_targets supervision() const { return {targets, remask, insert, erase}; }
 };
+
+/// An AP-MDM process example (the paper's supervised objective) from one transition record: the model reads x; its
+/// token head is supervised where the transition unmasks, with the record's y; its control heads at every position
+/// with the record's effective labels (train::effective_labels: a label that changes nothing is not taught).
+/// Throws like check_consistent's size checks when the record's label vectors do not match x.
+[[nodiscard]] inline example process_example(const transition_record& r, token_id mask, double token_weight = 1.0,
+                                             double control_weight = 1.0) {
+  const transition_record e = effective_labels(r, mask);
+  example ex;
+  ex.input = e.x;
+  ex.targets = e.y;
+  ex.remask = e.remask;
+  ex.insert = e.insert;
+  ex.erase = e.del;
+  ex.token_weight = token_weight;
+  ex.control_weight = control_weight;
+  return ex;
+}
 
 /// An MDM example: positions of `clean` not in `locked` are masked with probability t ~ U(0, 1]; at least one
 /// position is masked when any is maskable.
