@@ -353,7 +353,12 @@ private:
       for (std::size_t i = 0; i <= s.length; ++i) {
         bool need = false;
         if (i < s.length && ctx.wants_tokens(k0 + i)) {
-          if (cfg.pin_decoded && x[i] != cfg.mask_id) {
+          if (cfg.causal && i == 0 && !(cfg.pin_decoded && x[0] != cfg.mask_id)) {
+            // Nothing precedes position 0, so a next-token head has no prediction for it: uniform.
+            auto row = out.tokens(s.row).row(0);
+            std::fill(row.begin(), row.end(), 0.0f);
+            row[static_cast<std::size_t>(cfg.mask_id)] = neg_inf;
+          } else if (cfg.pin_decoded && x[i] != cfg.mask_id) {
             auto row = out.tokens(s.row).row(i);
             std::fill(row.begin(), row.end(), neg_inf);
             row[static_cast<std::size_t>(x[i])] = 0.0f;
@@ -370,8 +375,11 @@ private:
     }
     using cmap = Eigen::Map<const matrix, 0, Eigen::OuterStride<>>;
     using map = Eigen::Map<matrix, 0, Eigen::OuterStride<>>;
+    // A causal model's head predicts the next token (as ARM training teaches it, train::arm_example): the logits of
+    // position i come from the state of position i - 1, so a MASK appended at i is filled from what precedes it.
+    const std::size_t lag = cfg.causal ? 1 : 0;
     auto source = [&](const segment& s, std::size_t i, std::size_t n) {
-      return cmap(z_row(s, i, cached), static_cast<Eigen::Index>(n), d, Eigen::OuterStride<>(d));
+      return cmap(z_row(s, i - lag, cached), static_cast<Eigen::Index>(n), d, Eigen::OuterStride<>(d));
     };
     if (m_runs.size() <= m_segments.size()) {
       // Few long runs (every MDM/AP-MDM step over full rows): products straight into the output, no copies.
