@@ -26,6 +26,7 @@
 
 #include <apgen/core/concepts.hpp>
 #include <apgen/core/errors.hpp>
+#include <apgen/core/rng.hpp>
 #include <apgen/core/generator.hpp>
 #include <apgen/core/vocabulary.hpp>
 #include <apgen/nn/config.hpp>
@@ -40,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -116,6 +118,91 @@ struct process_training {
 template <denoiser Model>
 [[nodiscard]] auto make_process_generator(Model model, std::uint32_t max_steps = 1u << 20) {
   return make_generator(std::move(model), schedules::any_process<>(), {.max_steps = max_steps});
+}
+
+// ---- The ARM baseline: read the bits, then write the answer ----
+
+/// MASK, BOS, "0", "1", "=" (ids 0..4): an ARM reads [BOS] b1 .. bn = and writes the parity bit.
+[[nodiscard]] inline vocabulary make_arm_vocabulary() { return vocabulary({"0", "1", "="}, special_names{"[MASK]", "", "[BOS]", ""}); }
+
+/// [BOS] b1 .. bn = (the ARM's prompt).
+[[nodiscard]] inline std::vector<token_id> arm_prompt(const vocabulary& v, const std::vector<int>& bits) {
+  auto t = encode(v, bits);
+  t.push_back(v.id("="));
+  return t;
+}
+
+/// The answer token: "1" when the number of ones is odd, else "0".
+[[nodiscard]] inline token_id arm_answer(const vocabulary& v, const std::vector<int>& bits) {
+  int ones = 0;
+  for (int b : bits) ones += b ? 1 : 0;
+  return v.id(ones % 2 ? "1" : "0");
+}
+
+/// A next-token example supervised on the answer only (the bits themselves are random, there is nothing to learn).
+[[nodiscard]] inline train::example arm_example(const vocabulary& v, const std::vector<int>& bits) {
+  auto clean = arm_prompt(v, bits);
+  clean.push_back(arm_answer(v, bits));
+  auto e = train::arm_example(clean);
+  std::fill(e.targets.begin(), e.targets.end() - 1, -1);
+  return e;
+}
+
+/// The baseline model: causal, d = 64, two layers, four heads, FFN 256, unlimited rotary attention, no controls.
+[[nodiscard]] inline nn::transformer_config arm_model_config(const vocabulary& v) {
+  nn::transformer_config c;
+  c.vocab_size = v.size();
+  c.mask_id = v.mask();
+  c.d_model = 64;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.d_ff = 256;
+  c.causal = true;
+  c.control_heads = false;
+  return c;
+}
+
+/// How the baseline is trained: random strings with lengths in [min_length, max_length], log-uniform by default
+/// (short strings, the ones with a learnable signal early on, are as common as long ones per octave).
+struct arm_training {
+  std::size_t min_length = 2, max_length = 100;
+  bool log_uniform_lengths = true;
+  std::size_t examples = 20000;
+  std::uint64_t seed = 0;
+  std::uint64_t steps = 2000;
+  std::size_t batch_size = 32;
+  double lr = 3e-3;
+};
+
+/// Trains the baseline (AdamW, weight decay 0.01, 100 warmup steps, cosine to 0).
+[[nodiscard]] inline nn::transformer_weights train_arm_model(const vocabulary& v, const arm_training& s = {},
+                                                             std::function<void(const train::step_stats&)> on_step = {}) {
+  if (s.min_length < 1 || s.max_length < s.min_length) apgen::detail::fail<invalid_argument>("arm_training: bad length range");
+  const counter_rng rng(s.seed, rng_stream::user);
+  std::vector<train::example> data;
+  data.reserve(s.examples);
+  for (std::size_t k = 0; k < s.examples; ++k) {
+    std::size_t n = s.min_length + rng.below(static_cast<std::uint32_t>(s.max_length - s.min_length + 1), k, 0, 0, 1);
+    if (s.log_uniform_lengths) {
+      const double lo = std::log(static_cast<double>(s.min_length)), hi = std::log(static_cast<double>(s.max_length) + 1);
+      n = std::min(s.max_length, static_cast<std::size_t>(std::exp(lo + (hi - lo) * rng.uniform(k, 0, 0, 1))));
+    }
+    std::vector<int> bits(n);
+    for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = static_cast<int>(rng.below(2, k, static_cast<std::uint32_t>(i), 1, 1));
+    data.push_back(arm_example(v, bits));
+  }
+  auto w = nn::transformer_weights::random(arm_model_config(v), s.seed);
+  train::trainer_options o;
+  o.batch_size = s.batch_size;
+  o.steps = s.steps;
+  o.seed = s.seed;
+  o.quiet = true;
+  o.schedule = {.base_lr = s.lr, .warmup_steps = 100, .total_steps = s.steps, .kind = train::lr_kind::cosine};
+  o.adam.weight_decay = 0.01;
+  train::trainer t(w, std::move(data), o);
+  if (on_step) t.on_step(std::move(on_step));
+  t.run();
+  return w;
 }
 
 } // namespace apgen::tasks::parity
