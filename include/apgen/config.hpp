@@ -27,6 +27,18 @@
 #endif
 
 namespace apgen {
+namespace detail {
+/// Threads an OpenMP region started here would get (1 without OpenMP). Parallel loops run inline when it is 1:
+/// a region with one thread still costs microseconds and, under LLVM's libomp, heap allocations.
+[[nodiscard]] inline int available_threads() noexcept {
+#if APGEN_HAS_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+} // namespace detail
+
 /// The integer type of token ids everywhere in the library (host and device agree on it).
 using token_id = int;
 } // namespace apgen

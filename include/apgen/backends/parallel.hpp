@@ -26,7 +26,7 @@ void for_each_index(std::size_t n, F&& f) {
     if (n == 1) f(std::size_t{0});
     return;
   }
-  if constexpr (Backend::threaded && APGEN_HAS_OPENMP) {
+  if (Backend::threaded && APGEN_HAS_OPENMP && detail::available_threads() > 1) {
     std::exception_ptr first;
     std::mutex guard;
     auto guarded = [&](long long i) {

@@ -83,13 +83,7 @@ public:
     if (!m_w.config.feature_vocab_sizes.empty() && !m_opt.features)
       apgen::detail::fail<invalid_argument>("transformer: the model has ", m_w.config.feature_vocab_sizes.size(),
                                             " feature embeddings; pass transformer_options::features");
-#if APGEN_HAS_OPENMP
-    const auto threads = static_cast<std::size_t>(omp_get_max_threads());
-#else
-    const std::size_t threads = 1;
-#endif
-    m_scores.resize(threads);
-    m_gemm.resize(threads);
+    reserve_thread_scratch();
   }
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_w.config.vocab_size; }
@@ -111,6 +105,7 @@ public:
     if (c.mask() != cfg.mask_id)
       apgen::detail::fail<shape_mismatch>("transformer: canvas MASK id is ", c.mask(), ", the model was built for ", cfg.mask_id);
     detail::eigen_single_thread guard;
+    reserve_thread_scratch(); // the thread count may have grown since construction
     const bool cached = cfg.causal && m_opt.kv_cache;
     plan_segments(c, ctx, cached);
     m_rope.ensure(c.max_capacity() + 1, cfg.head_dim(), cfg.rope_base);
@@ -121,6 +116,13 @@ public:
   }
 
 private:
+  /// One score scratch and one set of packing buffers per thread a parallel region may use.
+  void reserve_thread_scratch() {
+    const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
+    if (m_scores.size() < threads) m_scores.resize(threads);
+    if (m_gemm.size() < threads) m_gemm.resize(threads);
+  }
+
   /// A run of positions of one row to encode this step: positions [start, length) of row `row`, stored in the
   /// workspace at rows [packed, packed + length - start).
   struct segment {
@@ -317,11 +319,13 @@ private:
       }
     };
 #if APGEN_HAS_OPENMP
-    APGEN_PRAGMA_OMP(parallel for schedule(dynamic, 1) if (jobs > 1))
-    for (long long j = 0; j < static_cast<long long>(jobs); ++j) body(static_cast<std::size_t>(j), m_scores[static_cast<std::size_t>(omp_get_thread_num())]);
-#else
-    for (std::size_t j = 0; j < jobs; ++j) body(j, m_scores[0]);
+    if (jobs > 1 && apgen::detail::available_threads() > 1) {
+      APGEN_PRAGMA_OMP(parallel for schedule(dynamic, 1))
+      for (long long j = 0; j < static_cast<long long>(jobs); ++j) body(static_cast<std::size_t>(j), m_scores[static_cast<std::size_t>(omp_get_thread_num())]);
+      return;
+    }
 #endif
+    for (std::size_t j = 0; j < jobs; ++j) body(j, m_scores[0]);
   }
 
   void final_norm(bool cached) {
