@@ -7,7 +7,11 @@
 #include <apgen/interop/eigen.hpp>
 
 #include <unsupported/Eigen/SpecialFunctions>
+#include <apgen/core/simd_exp.hpp>
 
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -82,14 +86,49 @@ inline void rope_apply(float* x, const float* c, const float* s, std::size_t dim
   }
 }
 
-/// softmax(scale * s) of each row in place; entries equal to -inf get probability 0.
+/// softmax(scale * s) of each row in place; entries equal to -inf (masked keys) get probability exactly 0. Rows
+/// must be contiguous (a row-major block). Written with xsimd and unaligned loads: Eigen's array exp peels scalar
+/// iterations until its loads are aligned, and attention rows (81 scores at odd offsets) spent most of their exp
+/// time there.
 template <class M>
 void softmax_rows(M&& s, float scale = 1.0f) {
+  using batch = xsimd::batch<float>;
+  constexpr std::size_t W = batch::size;
+  const auto n = static_cast<std::size_t>(s.cols());
+  const std::size_t body = n - n % W;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
   for (Eigen::Index i = 0; i < s.rows(); ++i) {
-    auto row = s.row(i).array();
-    const float m = row.maxCoeff();
-    row = ((row - m) * scale).exp();
-    row /= row.sum();
+    float* p = s.row(i).data();
+    batch top(neg_inf);
+    for (std::size_t j = 0; j < body; j += W) top = xsimd::max(top, batch::load_unaligned(p + j));
+    alignas(64) float lanes[W];
+    top.store_aligned(lanes);
+    float m = *std::max_element(lanes, lanes + W);
+    for (std::size_t j = body; j < n; ++j) m = std::max(m, p[j]);
+    const batch shift(m), k(scale), zero(0.0f), minus_inf(neg_inf);
+    // exp_nonpositive clamps at -87, so a masked key would get 2^-126 instead of nothing; NaN still propagates.
+    const auto exp_or_zero = [&](batch v) {
+      const batch z = (v - shift) * k;
+      return xsimd::select(z == minus_inf, zero, exp_nonpositive<6>(z));
+    };
+    batch acc(0.0f);
+    for (std::size_t j = 0; j < body; j += W) {
+      const batch e = exp_or_zero(batch::load_unaligned(p + j));
+      e.store_unaligned(p + j);
+      acc += e;
+    }
+    float sum = xsimd::hadd(acc);
+    if (body < n) { // the last partial vector, padded with -inf (exp gives 0 there)
+      alignas(64) float tail[W];
+      std::fill(tail, tail + W, neg_inf);
+      std::copy(p + body, p + n, tail);
+      const batch e = exp_or_zero(batch::load_aligned(tail));
+      e.store_aligned(tail);
+      for (std::size_t j = body; j < n; ++j) sum += p[j] = tail[j - body];
+    }
+    const batch inv(1.0f / sum);
+    for (std::size_t j = 0; j < body; j += W) (batch::load_unaligned(p + j) * inv).store_unaligned(p + j);
+    for (std::size_t j = body; j < n; ++j) p[j] *= 1.0f / sum;
   }
 }
 

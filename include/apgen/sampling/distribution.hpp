@@ -7,6 +7,7 @@
 
 #include <apgen/backends/tags.hpp>
 #include <apgen/config.hpp>
+#include <apgen/core/simd_exp.hpp>
 
 #include <xsimd/xsimd.hpp>
 
@@ -112,25 +113,6 @@ inline distribution_summary summarize_scalar(std::span<const float> z, const tok
   s.sum_exp = se;
   s.sum_zexp = sze;
   return s;
-}
-
-/// exp(x) for x <= 0 on a vector: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-5 Taylor polynomial
-/// (relative error < 3e-6, far below what ranking positions needs) and the exponent put back with an integer
-/// add. Inputs below -87 give ~2^-126 instead of subnormals; NaN propagates (the clamp keeps a NaN operand).
-template <class Batch>
-inline Batch exp_nonpositive(Batch x) noexcept {
-  x = xsimd::max(Batch(-87.0f), x); // x86 max returns its second operand when either is NaN
-  const Batch n = xsimd::nearbyint(x * Batch(1.44269504088896341f));
-  Batch r = xsimd::fma(n, Batch(-0.693359375f), x);
-  r = xsimd::fma(n, Batch(2.12194440e-4f), r);
-  Batch p(1.0f / 120.0f);
-  p = xsimd::fma(p, r, Batch(1.0f / 24.0f));
-  p = xsimd::fma(p, r, Batch(1.0f / 6.0f));
-  p = xsimd::fma(p, r, Batch(0.5f));
-  p = xsimd::fma(p, r, Batch(1.0f));
-  p = xsimd::fma(p, r, Batch(1.0f));
-  const auto e = (xsimd::to_int(n) + 127) << 23;
-  return p * xsimd::bitwise_cast<Batch>(e);
 }
 
 /// The vector path, one read of the logits: per lane it keeps the top two values, the first index of the largest,
