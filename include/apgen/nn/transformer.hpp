@@ -17,7 +17,7 @@
 #include <apgen/core/errors.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/nn/config.hpp>
-#include <apgen/nn/gemm.hpp>
+#include <apgen/nn/packed_gemm.hpp>
 #include <apgen/nn/kernels.hpp>
 #include <apgen/nn/weights.hpp>
 
@@ -91,6 +91,7 @@ public:
   [[nodiscard]] const transformer_config& config() const noexcept { return m_w.config; }
   [[nodiscard]] transformer_weights& weights() noexcept {
     reset_cache();
+    m_packed_stale = true; // the caller may change them: pack again before the next forward
     return m_w;
   }
   /// Forgets every cached key/value (call after changing weights or to compare with a full re-encode).
@@ -106,6 +107,7 @@ public:
       apgen::detail::fail<shape_mismatch>("transformer: canvas MASK id is ", c.mask(), ", the model was built for ", cfg.mask_id);
     detail::eigen_single_thread guard;
     reserve_thread_scratch(); // the thread count may have grown since construction
+    ensure_packed();
     const bool cached = cfg.causal && m_opt.kv_cache;
     plan_segments(c, ctx, cached);
     m_rope.ensure(c.max_capacity() + 1, cfg.head_dim(), cfg.rope_base);
@@ -120,7 +122,7 @@ private:
   void reserve_thread_scratch() {
     const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
     if (m_scores.size() < threads) m_scores.resize(threads);
-    if (m_gemm.size() < threads) m_gemm.resize(threads);
+    if (m_scratch.size() < threads) m_scratch.resize(threads);
   }
 
   /// A run of positions of one row to encode this step: positions [start, length) of row `row`, stored in the
@@ -196,7 +198,7 @@ private:
   /// y = x W^T + b (or y += x W^T + b with `accumulate`, the residual form) over the first n rows, threaded by
   /// row chunks. The bias goes in first, so the product accumulates onto it in one pass.
   template <class X, class Y>
-  void linear(const X& x, const matrix& w, const row_vector& b, Y& y, std::size_t n_rows, bool accumulate = false) {
+  void linear(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t n_rows, bool accumulate = false) {
     detail::for_row_chunks(n_rows, 16, [&](std::size_t r0, std::size_t r1) {
       const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
       auto yb = y.middleRows(o, n);
@@ -204,17 +206,35 @@ private:
         yb.rowwise() += b;
       else
         yb.rowwise() = b;
-      gemm_accumulate_abt(x.middleRows(o, n).data(), x.outerStride(), w.data(), w.outerStride(), yb.data(), yb.outerStride(), n, w.rows(),
-                          w.cols(), buffers());
+      w.accumulate(x.middleRows(o, n).data(), x.outerStride(), yb.data(), yb.outerStride(), n, scratch());
     });
   }
-  /// This thread's packing buffers.
-  gemm_buffers& buffers() {
+  /// This thread's scratch for packed activations.
+  packed_gemm_scratch& scratch() {
 #if APGEN_HAS_OPENMP
-    return m_gemm[static_cast<std::size_t>(omp_get_thread_num())];
+    return m_scratch[static_cast<std::size_t>(omp_get_thread_num())];
 #else
-    return m_gemm[0];
+    return m_scratch[0];
 #endif
+  }
+  /// Packs every weight matrix the forward multiplies by (once per set of weights: see nn/packed_gemm.hpp).
+  void ensure_packed() {
+    if (!m_packed_stale) return;
+    auto pack = [](packed_weight& p, const matrix& w) {
+      p.pack(w.data(), w.outerStride(), w.rows(), w.cols());
+    };
+    m_packed.resize(m_w.layers.size());
+    for (std::size_t l = 0; l < m_w.layers.size(); ++l) {
+      const auto& L = m_w.layers[l];
+      auto& P = m_packed[l];
+      pack(P.qkv, L.qkv_w);
+      pack(P.out, L.out_w);
+      pack(P.up, L.up_w);
+      pack(P.down, L.down_w);
+      if (m_w.config.act == activation::swiglu) pack(P.gate, L.gate_w);
+    }
+    pack(m_head, m_w.head_w);
+    m_packed_stale = false;
   }
   void norm(const matrix& x, matrix& y, const row_vector& w, const row_vector& b) {
     detail::for_row_chunks(m_rows, 64, [&](std::size_t r0, std::size_t r1) {
@@ -227,10 +247,11 @@ private:
   void layer(std::size_t l, bool cached) {
     const auto& cfg = m_w.config;
     const auto& L = m_w.layers[l];
+    const auto& P = m_packed[l];
     const std::size_t d = cfg.d_model, dh = cfg.head_dim(), H = cfg.n_heads;
     norm(m_h, m_a, L.norm1_w, L.norm1_b);
     auto qkv = top(m_qkv);
-    linear(top(m_a), L.qkv_w, L.qkv_b, qkv, m_rows);
+    linear(top(m_a), P.qkv, L.qkv_b, qkv, m_rows);
     // Rotary embeddings on q and k, at each token's position in its row.
     for (const auto& s : m_segments)
       for (std::size_t i = s.start; i < s.length; ++i) {
@@ -246,23 +267,23 @@ private:
       }
     attention(l, cached);
     auto h = top(m_h);
-    linear(top(m_att), L.out_w, L.out_b, h, m_rows, true);
+    linear(top(m_att), P.out, L.out_b, h, m_rows, true);
     norm(m_h, m_a, L.norm2_w, L.norm2_b);
     auto u = top(m_u);
-    linear(top(m_a), L.up_w, L.up_b, u, m_rows);
+    linear(top(m_a), P.up, L.up_b, u, m_rows);
     if (cfg.act == activation::gelu) {
       detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) {
         gelu_in_place(m_u.middleRows(static_cast<Eigen::Index>(r0), static_cast<Eigen::Index>(r1 - r0)));
       });
     } else {
       auto g = top(m_g);
-      linear(top(m_a), L.gate_w, L.gate_b, g, m_rows);
+      linear(top(m_a), P.gate, L.gate_b, g, m_rows);
       detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) {
         const auto o = static_cast<Eigen::Index>(r0), n = static_cast<Eigen::Index>(r1 - r0);
         swiglu_in_place(m_g.middleRows(o, n), m_u.middleRows(o, n));
       });
     }
-    linear(top(m_u), L.down_w, L.down_b, h, m_rows, true);
+    linear(top(m_u), P.down, L.down_b, h, m_rows, true);
   }
 
   void attention(std::size_t l, bool cached) {
@@ -391,7 +412,7 @@ private:
         const auto& s = m_segments[si];
         const cmap z = source(s, b, e - b);
         map y(out.tokens(s.row).row(b).data(), static_cast<Eigen::Index>(e - b), V, Eigen::OuterStride<>(V));
-        linear(z, m_w.head_w, m_w.head_b, y, e - b);
+        linear(z, m_head, m_w.head_b, y, e - b);
       }
     } else {
       // Many short runs: gather them so the head's weights are packed once, then scatter.
@@ -405,7 +426,7 @@ private:
         w += static_cast<Eigen::Index>(e - b);
       }
       auto lg = m_logits.topRows(static_cast<Eigen::Index>(n));
-      linear(m_zw.topRows(static_cast<Eigen::Index>(n)), m_w.head_w, m_w.head_b, lg, n);
+      linear(m_zw.topRows(static_cast<Eigen::Index>(n)), m_head, m_w.head_b, lg, n);
       w = 0;
       for (const auto& [si, b, e] : m_runs) {
         const auto& s = m_segments[si];
@@ -438,7 +459,13 @@ private:
   std::size_t m_rows = 0;
   matrix m_h, m_a, m_qkv, m_att, m_u, m_g, m_zw, m_logits;
   std::vector<matrix> m_scores;
-  std::vector<gemm_buffers> m_gemm;
+  std::vector<packed_gemm_scratch> m_scratch; // per thread
+  struct packed_layer {
+    packed_weight qkv, out, up, gate, down;
+  };
+  std::vector<packed_layer> m_packed;
+  packed_weight m_head;
+  bool m_packed_stale = true;
 };
 
 } // namespace apgen::nn

@@ -1,0 +1,111 @@
+#pragma once
+/// \file
+/// C += A W^T with the weight W packed once, ahead of time, into the panel layout of Eigen's GEBP kernel.
+///
+/// Why: a product through Eigen's GEMM (or any BLAS) repacks both operands on every call. The activations change
+/// every step, the weights never do, and in an inference forward the weights are the bigger operand: at d = 512
+/// with a 32,000-token head a forward repacks ~40M weight floats (~300 MB of memory traffic) for ~22 GFLOP. Packing
+/// W once at model load leaves only the activations to pack per call (each k-slice once, instead of once per
+/// weight block as Eigen's loop order does when W is tall).
+///
+/// Layout. Row-major C (m x n) += A (m x k) W^T is, read column-major, C^T (n x m) += W (n x k) A^T (k x m): W is
+/// GEBP's left operand. W is cut into kc x mc blocks (k-slices of kc, row blocks of mc weights rows), each packed
+/// with Eigen's gemm_pack_lhs exactly as its GEMM would; a call packs each kc x nc slice of A^T with gemm_pack_rhs
+/// and runs the GEBP kernel against every packed W block. Results equal Eigen's GEMM up to summation order.
+/// This uses Eigen 3.4's internal kernel interface; the static_assert in gemm.hpp guards the version.
+
+#include <apgen/core/errors.hpp>
+#include <apgen/nn/gemm.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+namespace apgen::nn {
+
+/// Scratch for the activations' packed slices: one per thread, grown on demand and then reused.
+class packed_gemm_scratch {
+public:
+  float* get(std::size_t floats) {
+    if (m_data.size() < floats) m_data.resize(floats);
+    return m_data.data();
+  }
+
+private:
+  std::vector<float, Eigen::aligned_allocator<float>> m_data;
+};
+
+/// A weight matrix W (n x k, row-major, as the model stores it) packed for C += A W^T.
+class packed_weight {
+  using index = Eigen::Index;
+  using traits = Eigen::internal::gebp_traits<float, float>;
+  using lhs_mapper = Eigen::internal::const_blas_data_mapper<float, index, Eigen::RowMajor>;
+  using rhs_mapper = Eigen::internal::const_blas_data_mapper<float, index, Eigen::ColMajor>;
+  using res_mapper = Eigen::internal::blas_data_mapper<float, index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+
+public:
+  packed_weight() = default;
+
+  /// Packs w (n x k, row stride ldw). Block sizes come from Eigen's heuristic for a product with many columns,
+  /// so a block of W stays in L2 while the kernel streams activation panels past it.
+  void pack(const float* w, index ldw, index n, index k) {
+    m_n = n;
+    m_k = k;
+    index kc = k, mc = n, nc = 4096;
+    Eigen::internal::computeProductBlockingSizes<float, float, 1>(kc, mc, nc);
+    m_kc = std::max<index>(1, kc);
+    m_mc = std::max<index>(1, mc);
+    m_nc = std::max<index>(traits::nr, nc / traits::nr * traits::nr);
+    m_offsets.clear();
+    std::size_t total = 0;
+    for (index k2 = 0; k2 < k; k2 += m_kc)
+      for (index i2 = 0; i2 < n; i2 += m_mc) {
+        m_offsets.push_back(total);
+        total += static_cast<std::size_t>(std::min(m_kc, k - k2) * std::min(m_mc, n - i2));
+      }
+    m_data.assign(total, 0.0f);
+    Eigen::internal::gemm_pack_lhs<float, index, lhs_mapper, traits::mr, traits::LhsProgress, traits::LhsPacket4Packing, Eigen::RowMajor> pack_lhs;
+    const lhs_mapper lhs(w, ldw);
+    std::size_t b = 0;
+    for (index k2 = 0; k2 < k; k2 += m_kc)
+      for (index i2 = 0; i2 < n; i2 += m_mc, ++b)
+        pack_lhs(m_data.data() + m_offsets[b], lhs.getSubMapper(i2, k2), std::min(m_kc, k - k2), std::min(m_mc, n - i2));
+  }
+
+  [[nodiscard]] index rows() const noexcept { return m_n; }
+  [[nodiscard]] index cols() const noexcept { return m_k; }
+  [[nodiscard]] bool empty() const noexcept { return m_data.empty(); }
+
+  /// C (m x n, row stride ldc) += A (m x k, row stride lda) W^T.
+  void accumulate(const float* a, index lda, float* c, index ldc, index m, packed_gemm_scratch& scratch) const {
+    if (m == 0 || m_n == 0) return;
+    if (m_k == 0) return;
+    Eigen::internal::gemm_pack_rhs<float, index, rhs_mapper, traits::nr, Eigen::ColMajor> pack_rhs;
+    Eigen::internal::gebp_kernel<float, float, index, res_mapper, traits::mr, traits::nr, false, false> gebp;
+    const rhs_mapper rhs(a, lda);
+    const res_mapper res(c, ldc, 1);
+    const index nc = std::min(m_nc, m);
+    float* block_b = scratch.get(static_cast<std::size_t>(m_kc * nc));
+    const index row_blocks = (m_n + m_mc - 1) / m_mc;
+    for (index k2 = 0, kb = 0; k2 < m_k; k2 += m_kc, ++kb) {
+      const index kc = std::min(m_kc, m_k - k2);
+      for (index j2 = 0; j2 < m; j2 += nc) {
+        const index ncols = std::min(nc, m - j2);
+        pack_rhs(block_b, rhs.getSubMapper(k2, j2), kc, ncols);
+        for (index i2 = 0, ib = 0; i2 < m_n; i2 += m_mc, ++ib) {
+          const index mc = std::min(m_mc, m_n - i2);
+          gebp(res.getSubMapper(i2, j2), m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], block_b, mc, kc, ncols, 1.0f);
+        }
+      }
+    }
+  }
+
+private:
+  index m_n = 0, m_k = 0, m_kc = 1, m_mc = 1, m_nc = traits::nr;
+  std::vector<std::size_t> m_offsets; ///< block (k-slice kb, row block ib) at m_offsets[kb * row_blocks + ib]
+  std::vector<float, Eigen::aligned_allocator<float>> m_data;
+};
+
+} // namespace apgen::nn
