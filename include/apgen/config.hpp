@@ -37,6 +37,22 @@ namespace detail {
   return 1;
 #endif
 }
+
+/// Runs body(thread, team_size) on a team of at most `want` OpenMP threads, or inline as body(0, 1) when want is 1
+/// or OpenMP is off. Callers divide their work by hand (blocks by thread, or an atomic counter): LLVM's libomp
+/// allocates on every entry to a worksharing loop (`omp for`), a plain parallel region does not. The runtime may
+/// give fewer threads than asked, so bodies must loop over their share with the team size they are given.
+template <class Body>
+void run_team(std::size_t want, Body&& body) {
+#if APGEN_HAS_OPENMP
+  if (want > 1) {
+    APGEN_PRAGMA_OMP(parallel num_threads(static_cast<int>(want)))
+    body(static_cast<std::size_t>(omp_get_thread_num()), static_cast<std::size_t>(omp_get_num_threads()));
+    return;
+  }
+#endif
+  body(std::size_t{0}, std::size_t{1});
+}
 } // namespace detail
 
 /// The integer type of token ids everywhere in the library (host and device agree on it).

@@ -6,6 +6,8 @@
 
 #include <apgen/backends/tags.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <exception>
 #include <mutex>
@@ -37,13 +39,16 @@ void for_each_index(std::size_t n, F&& f) {
         if (!first) first = std::current_exception();
       }
     };
-    const auto count = static_cast<long long>(n);
+    const std::size_t want = std::min(n, static_cast<std::size_t>(detail::available_threads()));
     if constexpr (Balance == loop_balance::even) {
-      APGEN_PRAGMA_OMP(parallel for schedule(static) if (count > 1))
-      for (long long i = 0; i < count; ++i) guarded(i);
+      detail::run_team(want, [&](std::size_t t, std::size_t team) { // contiguous blocks, as schedule(static)
+        for (std::size_t i = t * n / team, end = (t + 1) * n / team; i < end; ++i) guarded(static_cast<long long>(i));
+      });
     } else {
-      APGEN_PRAGMA_OMP(parallel for schedule(dynamic, 1) if (count > 1))
-      for (long long i = 0; i < count; ++i) guarded(i);
+      std::atomic<std::size_t> next{0}; // one index at a time, as schedule(dynamic, 1)
+      detail::run_team(want, [&](std::size_t, std::size_t) {
+        for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) guarded(static_cast<long long>(i));
+      });
     }
     if (first) std::rethrow_exception(first);
   } else {

@@ -22,6 +22,7 @@
 #include <apgen/nn/weights.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <functional>
@@ -44,21 +45,19 @@ namespace detail {
 /// small n). Chunks are multiples of 8 rows so vector loads stay aligned to the row blocks.
 template <class F>
 void for_row_chunks(std::size_t n, std::size_t min_rows_per_thread, F&& f) {
-#if APGEN_HAS_OPENMP
-  const auto threads = static_cast<std::size_t>(omp_get_max_threads());
+  const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
   if (threads > 1 && n >= 2 * min_rows_per_thread) {
+    // Chunk boundaries depend on the chunk count only, never on which thread runs a chunk.
     const std::size_t chunks = std::min(threads, n / min_rows_per_thread);
-    APGEN_PRAGMA_OMP(parallel for schedule(static, 1) num_threads(static_cast<int>(chunks)))
-    for (long long t = 0; t < static_cast<long long>(chunks); ++t) {
-      const std::size_t per = (n + chunks - 1) / chunks;
-      const std::size_t rounded = (per + 7) / 8 * 8;
-      const std::size_t b = std::min(n, static_cast<std::size_t>(t) * rounded), e = std::min(n, b + rounded);
-      if (b < e) f(b, e);
-    }
+    const std::size_t per = (n + chunks - 1) / chunks, rounded = (per + 7) / 8 * 8;
+    apgen::detail::run_team(chunks, [&](std::size_t t, std::size_t team) {
+      for (std::size_t c = t; c < chunks; c += team) {
+        const std::size_t b = std::min(n, c * rounded), e = std::min(n, b + rounded);
+        if (b < e) f(b, e);
+      }
+    });
     return;
   }
-#endif
-  (void)min_rows_per_thread;
   f(0, n);
 }
 
@@ -339,14 +338,11 @@ private:
         O.noalias() = sc * V.middleRows(k_lo, nkb);
       }
     };
-#if APGEN_HAS_OPENMP
-    if (jobs > 1 && apgen::detail::available_threads() > 1) {
-      APGEN_PRAGMA_OMP(parallel for schedule(dynamic, 1))
-      for (long long j = 0; j < static_cast<long long>(jobs); ++j) body(static_cast<std::size_t>(j), m_scores[static_cast<std::size_t>(omp_get_thread_num())]);
-      return;
-    }
-#endif
-    for (std::size_t j = 0; j < jobs; ++j) body(j, m_scores[0]);
+    // (row, head) jobs one at a time from a shared counter: rows differ in length, so the cost of a job varies.
+    std::atomic<std::size_t> next{0};
+    apgen::detail::run_team(std::min(jobs, static_cast<std::size_t>(apgen::detail::available_threads())), [&](std::size_t t, std::size_t) {
+      for (std::size_t j; (j = next.fetch_add(1, std::memory_order_relaxed)) < jobs;) body(j, m_scores[t]);
+    });
   }
 
   void final_norm(bool cached) {
