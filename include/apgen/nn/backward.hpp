@@ -87,7 +87,7 @@ struct batch_tape {
   matrix d_logits, d_controls; ///< the loss's gradients, written by row_loss_and_grad, read by backward_batch
   // Scratch: the residual stream and its gradient, gradients of the layer inputs and of the MLP, one head's dP.
   matrix h, dh, dx, d_ff, d_gate, d_qkv;
-  buffer d_scores;
+  buffer d_scores, d_transposed; ///< one head's dP / dS; a transposed product (accumulate_atb)
   gemm_workspace<Scalar> gemm;
 
   /// Starts an empty batch for a model with `c`'s features.
@@ -181,13 +181,14 @@ void linear(gemm_workspace<Scalar>& gemm, const X& x, const basic_matrix<Scalar>
                   y.outerStride());
 }
 
-/// cos and sin of the rotary angles, cached per thread for (head dim, base) and grown on demand: the angles do
-/// not change between rows, layers or steps.
-inline const std::vector<double>& rope_angles(std::size_t positions, std::size_t dh, double base) {
+/// cos and sin of the rotary angles in Scalar, cached per thread for (head dim, base) and grown on demand: the
+/// angles do not change between rows, layers or steps.
+template <class Scalar>
+const std::vector<Scalar>& rope_angles(std::size_t positions, std::size_t dh, double base) {
   struct table {
     std::size_t dh = 0, positions = 0;
     double base = 0;
-    std::vector<double> cs; // [position][i] -> (cos, sin)
+    std::vector<Scalar> cs; // [position][i] -> (cos, sin)
   };
   thread_local table t;
   if (t.dh != dh || t.base != base || t.positions < positions) {
@@ -199,8 +200,8 @@ inline const std::vector<double>& rope_angles(std::size_t positions, std::size_t
     for (std::size_t p = 0; p < t.positions; ++p)
       for (std::size_t i = 0; i < h; ++i) {
         const double theta = static_cast<double>(p) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(dh));
-        t.cs[(p * h + i) * 2] = std::cos(theta);
-        t.cs[(p * h + i) * 2 + 1] = std::sin(theta);
+        t.cs[(p * h + i) * 2] = static_cast<Scalar>(std::cos(theta));
+        t.cs[(p * h + i) * 2 + 1] = static_cast<Scalar>(std::sin(theta));
       }
   }
   return t.cs;
@@ -211,18 +212,36 @@ inline const std::vector<double>& rope_angles(std::size_t positions, std::size_t
 template <class Scalar>
 void rope_rows(Scalar* x, Eigen::Index stride, Eigen::Index n, std::size_t heads, std::size_t dh, double base, bool inverse) {
   const std::size_t h = dh / 2;
-  const auto& cs = rope_angles(static_cast<std::size_t>(n), dh, base);
+  const auto& cs = rope_angles<Scalar>(static_cast<std::size_t>(n), dh, base);
   for (Eigen::Index p = 0; p < n; ++p)
     for (std::size_t j = 0; j < heads; ++j) {
       Scalar* u = x + p * stride + static_cast<Eigen::Index>(j * dh);
-      const double* a = cs.data() + static_cast<std::size_t>(p) * h * 2;
+      const Scalar* a = cs.data() + static_cast<std::size_t>(p) * h * 2;
       for (std::size_t i = 0; i < h; ++i) {
-        const Scalar c = static_cast<Scalar>(a[2 * i]), s = static_cast<Scalar>(inverse ? -a[2 * i + 1] : a[2 * i + 1]);
+        const Scalar c = a[2 * i], s = inverse ? -a[2 * i + 1] : a[2 * i + 1];
         const Scalar v0 = u[i], v1 = u[i + h];
         u[i] = v0 * c - v1 * s;
         u[i + h] = v1 * c + v0 * s;
       }
     }
+}
+
+/// C (m x n, row stride ldc) += alpha A^T B for A (k x m) and B (k x n), all row-major. Eigen packs A for this
+/// product with a strided copy that costs about as much per element as the multiply-adds of a narrow product
+/// (A's rows become the kernel's right-hand side); so when A is the wider operand, this computes C^T = B^T A into
+/// `scratch` instead, packing the narrower B that way, and adds it transposed.
+template <class Scalar>
+void accumulate_atb(gemm_workspace<Scalar>& gemm, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& scratch, Eigen::Index m, Eigen::Index n, Eigen::Index k,
+                    Scalar alpha, const Scalar* a, Eigen::Index lda, const Scalar* b, Eigen::Index ldb, Scalar* c, Eigen::Index ldc) {
+  if (m <= n) {
+    gemm.accumulate(true, false, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    return;
+  }
+  grow_buffer(scratch, m * n);
+  Eigen::Map<basic_matrix<Scalar>> ct(scratch.data(), n, m);
+  ct.setZero();
+  gemm.accumulate(true, false, n, m, k, alpha, b, ldb, a, lda, ct.data(), m);
+  Eigen::Map<basic_matrix<Scalar>, 0, Eigen::OuterStride<>>(c, m, n, Eigen::OuterStride<>(ldc)) += ct.transpose();
 }
 
 /// The keys [lo, hi) query i of an L-position row may attend to (causal and local-window masks).
@@ -424,7 +443,8 @@ void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scala
   auto& gm = t.gemm;
   // dW += dY^T X and dX (+)= dY W for a linear layer Y = X W^T, on the top T rows of row-major blocks.
   auto weight_grad = [&](const auto& dy, const auto& x, auto& dw) {
-    gm.accumulate(true, false, dw.rows(), dw.cols(), T, Scalar(1), dy.data(), dy.outerStride(), x.data(), x.outerStride(), dw.data(), dw.outerStride());
+    detail::accumulate_atb(gm, t.d_transposed, dw.rows(), dw.cols(), T, Scalar(1), dy.data(), dy.outerStride(), x.data(), x.outerStride(), dw.data(),
+                           dw.outerStride());
   };
   auto input_grad = [&](const auto& dy, const auto& w_, auto&& dx) {
     gm.accumulate(false, false, T, w_.cols(), w_.rows(), Scalar(1), dy.data(), dy.outerStride(), w_.data(), w_.outerStride(), dx.data(), dx.outerStride());
@@ -500,7 +520,7 @@ void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scala
         const Eigen::Map<const basic_matrix<Scalar>> Pm(P, L, L);
         const Scalar* dO = t.dx.data() + o * d + hj;
         // dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P)); dQ = dS K / sqrt(dh); dK = dS^T Q / sqrt(dh).
-        gm.accumulate(true, false, L, n, L, Scalar(1), P, L, dO, d, row_dqkv + 2 * d + hj, d3);
+        detail::accumulate_atb(gm, t.d_transposed, L, n, L, Scalar(1), P, L, dO, d, row_dqkv + 2 * d + hj, d3);
         dSm.setZero();
         gm.accumulate(false, true, L, L, n, Scalar(1), dO, d, row_qkv + 2 * d + hj, d3, dS, L);
         for (Eigen::Index i = 0; i < L; ++i) {
@@ -508,7 +528,7 @@ void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scala
           dSm.row(i).array() = Pm.row(i).array() * (dSm.row(i).array() - dot);
         }
         gm.accumulate(false, false, L, n, L, scale, dS, L, row_qkv + d + hj, d3, row_dqkv + hj, d3);
-        gm.accumulate(true, false, L, n, L, scale, dS, L, row_qkv + hj, d3, row_dqkv + d + hj, d3);
+        detail::accumulate_atb(gm, t.d_transposed, L, n, L, scale, dS, L, row_qkv + hj, d3, row_dqkv + d + hj, d3);
       }
       detail::rope_rows(row_dqkv, d3, L, 2 * H, hd, c.rope_base, true);
     }
