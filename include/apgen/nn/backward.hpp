@@ -68,18 +68,18 @@ struct batch_tape {
     matrix a, a_hat;           ///< LayerNorm1 output and normalised input (T x d)
     std::vector<Scalar> rstd1; ///< LayerNorm1 1/std per token
     matrix qkv;                ///< q and k (after RoPE) and v (T x 3d)
-    buffer p;                  ///< attention probabilities, L x L per (row, head), at p_offsets[row] + head * L * L
+    buffer p;                  ///< attention probabilities, L x L with row stride score_stride(L) per (row, head)
     matrix att;                ///< concatenated head outputs (T x d)
     matrix m, m_hat;           ///< LayerNorm2 output and normalised input (T x d)
     std::vector<Scalar> rstd2;
-    matrix up, gate;           ///< MLP pre-activations (T x ff; gate: SwiGLU only)
+    matrix up, gate;           ///< MLP pre-activations (T x ff; gate: SwiGLU only); GELU: gelu' at the pre-activation
     matrix act;                ///< MLP activation, the down projection's input (T x ff)
   };
 
   std::vector<token_id> tokens;                ///< every row's tokens, packed
   std::vector<std::vector<token_id>> features; ///< [feature][packed position]
   std::vector<std::size_t> offsets{0};         ///< row r holds packed positions [offsets[r], offsets[r + 1])
-  std::vector<std::size_t> p_offsets;          ///< where row r's attention probabilities start in layer::p
+  std::vector<std::size_t> p_offsets;          ///< where row r's attention probabilities start in layer::p (head after head)
   std::vector<layer> layers;
   matrix z, z_hat;             ///< final LayerNorm output and normalised input
   std::vector<Scalar> rstd_f;
@@ -114,6 +114,12 @@ struct batch_tape {
   [[nodiscard]] std::size_t size() const noexcept { return tokens.size(); }
   [[nodiscard]] Eigen::Index row_begin(std::size_t r) const noexcept { return static_cast<Eigen::Index>(offsets[r]); }
   [[nodiscard]] Eigen::Index row_length(std::size_t r) const noexcept { return static_cast<Eigen::Index>(offsets[r + 1] - offsets[r]); }
+  /// Row stride of an L x L score matrix: L rounded up to whole vectors, so that every score row starts aligned
+  /// and the softmax runs in full vectors.
+  [[nodiscard]] static Eigen::Index score_stride(Eigen::Index L) noexcept {
+    constexpr Eigen::Index lanes = std::max<Eigen::Index>(1, EIGEN_MAX_ALIGN_BYTES / static_cast<Eigen::Index>(sizeof(Scalar)));
+    return (L + lanes - 1) / lanes * lanes;
+  }
 };
 
 namespace detail {
@@ -326,8 +332,8 @@ void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar
   t.p_offsets.resize(t.rows() + 1);
   t.p_offsets[0] = 0;
   for (std::size_t r = 0; r < t.rows(); ++r) {
-    const auto L = static_cast<std::size_t>(t.row_length(r));
-    t.p_offsets[r + 1] = t.p_offsets[r] + H * L * L;
+    const Eigen::Index L = t.row_length(r);
+    t.p_offsets[r + 1] = t.p_offsets[r] + H * static_cast<std::size_t>(L * t.score_stride(L));
   }
   t.layers.resize(c.n_layers);
   for (auto& Lt : t.layers) {
@@ -379,15 +385,15 @@ void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar
     // masked softmax in place, then the head's output P v.
     att.setZero();
     for (std::size_t r = 0; r < t.rows(); ++r) {
-      const Eigen::Index o = t.row_begin(r), L = t.row_length(r);
+      const Eigen::Index o = t.row_begin(r), L = t.row_length(r), Ls = t.score_stride(L);
       Scalar* row_qkv = Lt.qkv.data() + o * d3;
       detail::rope_rows(row_qkv, d3, L, 2 * H, dh, c.rope_base, false);
       for (std::size_t j = 0; j < H; ++j) {
         const auto hj = static_cast<Eigen::Index>(j) * n;
-        Scalar* P = Lt.p.data() + t.p_offsets[r] + j * static_cast<std::size_t>(L * L);
-        Eigen::Map<matrix> S(P, L, L);
+        Scalar* P = Lt.p.data() + t.p_offsets[r] + j * static_cast<std::size_t>(L * Ls);
+        Eigen::Map<matrix, 0, Eigen::OuterStride<>> S(P, L, L, Eigen::OuterStride<>(Ls));
         S.setZero();
-        gm.accumulate(false, true, L, L, n, scale, row_qkv + hj, d3, row_qkv + d + hj, d3, P, L);
+        gm.accumulate(false, true, L, L, n, scale, row_qkv + hj, d3, row_qkv + d + hj, d3, P, Ls);
         for (Eigen::Index i = 0; i < L; ++i) {
           const auto [lo, hi] = detail::visible_keys(c, i, L);
           auto s = S.row(i);
@@ -398,7 +404,7 @@ void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar
           v = (v - mx).exp();
           v /= v.sum();
         }
-        gm.accumulate(false, false, L, n, L, Scalar(1), P, L, row_qkv + 2 * d + hj, d3, Lt.att.data() + o * d + hj, d);
+        gm.accumulate(false, false, L, n, L, Scalar(1), P, Ls, row_qkv + 2 * d + hj, d3, Lt.att.data() + o * d + hj, d);
       }
     }
     detail::linear(gm, att, W.out_w, W.out_b, h, true);
@@ -406,7 +412,15 @@ void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar
     auto up = Lt.up.topRows(T), act = Lt.act.topRows(T);
     detail::linear(gm, m, W.up_w, W.up_b, up, false);
     if (c.act == activation::gelu) {
-      act.array() = Scalar(0.5) * up.array() * (Scalar(1) + (up.array() * Scalar(0.70710678118654752440)).erf());
+      // act = x Phi(x), and x is replaced by gelu'(x) = Phi(x) + x phi(x), all the backward needs: one erf and
+      // one exp per element for both passes. Phi(x) goes through a row of d_ff (free until the backward).
+      for (Eigen::Index i = 0; i < T; ++i) {
+        auto x = up.row(i).array();
+        auto cdf = t.d_ff.row(i).array();
+        cdf = Scalar(0.5) * (Scalar(1) + (x * Scalar(0.70710678118654752440)).erf());
+        act.row(i).array() = x * cdf;
+        x = cdf + x * (Scalar(-0.5) * x.square()).exp() * Scalar(0.39894228040143267794);
+      }
     } else {
       auto gate = Lt.gate.topRows(T);
       detail::linear(gm, m, W.gate_w, W.gate_b, gate, false);
@@ -478,10 +492,7 @@ void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scala
     auto dm = t.dx.topRows(T);
     dm.setZero();
     if (c.act == activation::gelu) {
-      // gelu'(x) = Phi(x) + x phi(x).
-      const auto x = up.array();
-      d_up.array() *= Scalar(0.5) * (Scalar(1) + (x * Scalar(0.70710678118654752440)).erf()) +
-                      x * (Scalar(-0.5) * x.square()).exp() * Scalar(0.39894228040143267794);
+      d_up.array() *= up.array(); // the forward left gelu'(x) there
       weight_grad(d_up, m, G.up_w);
       detail::add_column_sums(d_up, G.up_b);
       input_grad(d_up, W.up_w, dm);
@@ -508,27 +519,28 @@ void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scala
     auto dqkv = t.d_qkv.topRows(T);
     dqkv.setZero();
     for (std::size_t r = 0; r < t.rows(); ++r) {
-      const Eigen::Index o = t.row_begin(r), L = t.row_length(r);
+      const Eigen::Index o = t.row_begin(r), L = t.row_length(r), Ls = t.score_stride(L);
       const Scalar* row_qkv = Lt.qkv.data() + o * d3;
       Scalar* row_dqkv = t.d_qkv.data() + o * d3;
-      detail::grow_buffer(t.d_scores, L * L);
+      detail::grow_buffer(t.d_scores, L * Ls);
       Scalar* dS = t.d_scores.data();
-      Eigen::Map<basic_matrix<Scalar>> dSm(dS, L, L);
+      using map = Eigen::Map<basic_matrix<Scalar>, 0, Eigen::OuterStride<>>;
+      map dSm(dS, L, L, Eigen::OuterStride<>(Ls));
       for (std::size_t j = 0; j < H; ++j) {
         const auto hj = static_cast<Eigen::Index>(j) * n;
-        const Scalar* P = Lt.p.data() + t.p_offsets[r] + j * static_cast<std::size_t>(L * L);
-        const Eigen::Map<const basic_matrix<Scalar>> Pm(P, L, L);
+        const Scalar* P = Lt.p.data() + t.p_offsets[r] + j * static_cast<std::size_t>(L * Ls);
+        const Eigen::Map<const basic_matrix<Scalar>, 0, Eigen::OuterStride<>> Pm(P, L, L, Eigen::OuterStride<>(Ls));
         const Scalar* dO = t.dx.data() + o * d + hj;
         // dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dP * P)); dQ = dS K / sqrt(dh); dK = dS^T Q / sqrt(dh).
-        detail::accumulate_atb(gm, t.d_transposed, L, n, L, Scalar(1), P, L, dO, d, row_dqkv + 2 * d + hj, d3);
+        detail::accumulate_atb(gm, t.d_transposed, L, n, L, Scalar(1), P, Ls, dO, d, row_dqkv + 2 * d + hj, d3);
         dSm.setZero();
-        gm.accumulate(false, true, L, L, n, Scalar(1), dO, d, row_qkv + 2 * d + hj, d3, dS, L);
+        gm.accumulate(false, true, L, L, n, Scalar(1), dO, d, row_qkv + 2 * d + hj, d3, dS, Ls);
         for (Eigen::Index i = 0; i < L; ++i) {
           const Scalar dot = (dSm.row(i).array() * Pm.row(i).array()).sum();
           dSm.row(i).array() = Pm.row(i).array() * (dSm.row(i).array() - dot);
         }
-        gm.accumulate(false, false, L, n, L, scale, dS, L, row_qkv + d + hj, d3, row_dqkv + hj, d3);
-        detail::accumulate_atb(gm, t.d_transposed, L, n, L, scale, dS, L, row_qkv + hj, d3, row_dqkv + d + hj, d3);
+        gm.accumulate(false, false, L, n, L, scale, dS, Ls, row_qkv + d + hj, d3, row_dqkv + hj, d3);
+        detail::accumulate_atb(gm, t.d_transposed, L, n, L, scale, dS, Ls, row_qkv + hj, d3, row_dqkv + d + hj, d3);
       }
       detail::rope_rows(row_dqkv, d3, L, 2 * H, hd, c.rope_base, true);
     }
