@@ -85,7 +85,7 @@ struct batch_tape {
   std::vector<Scalar> rstd_f;
   matrix logits, controls;     ///< T x V and T x 3 (T x 0 without control heads)
   matrix d_logits, d_controls; ///< the loss's gradients, written by row_loss_and_grad, read by backward_batch
-  // Scratch: the residual stream and its gradient, gradients of the layer inputs and of the MLP, one head's dP.
+  // Scratch: the residual stream and its gradient, gradients of the layer inputs, of the MLP and of qkv.
   matrix h, dh, dx, d_ff, d_gate, d_qkv;
   buffer d_scores, d_transposed; ///< one head's dP / dS; a transposed product (accumulate_atb)
   gemm_workspace<Scalar> gemm;
@@ -101,11 +101,11 @@ struct batch_tape {
   void add_row(std::span<const token_id> row, const std::vector<std::vector<token_id>>& row_features) {
     if (row_features.size() != features.size())
       apgen::detail::fail<shape_mismatch>("training forward: ", row_features.size(), " feature rows for ", features.size(), " features");
-    for (std::size_t k = 0; k < features.size(); ++k) {
+    for (std::size_t k = 0; k < features.size(); ++k)
       if (row_features[k].size() < row.size())
         apgen::detail::fail<shape_mismatch>("training forward: feature ", k, " has ", row_features[k].size(), " positions for ", row.size(), " tokens");
+    for (std::size_t k = 0; k < features.size(); ++k)
       features[k].insert(features[k].end(), row_features[k].begin(), row_features[k].begin() + static_cast<std::ptrdiff_t>(row.size()));
-    }
     tokens.insert(tokens.end(), row.begin(), row.end());
     offsets.push_back(tokens.size());
   }
