@@ -159,8 +159,11 @@ TEST_CASE("the batch gradient is the mean of the per-example gradients") {
     apgen::nn::backward_row(w, tape, dl, dc, sum);
   }
   CHECK(loss.total == doctest::Approx(total).epsilon(1e-6));
-  CHECK((g.layers[0].up_w - sum.layers[0].up_w).cwiseAbs().maxCoeff() < 1e-6f);
-  CHECK((g.tok_embed - sum.tok_embed).cwiseAbs().maxCoeff() < 1e-6f);
+  // The batch runs as one packed pass, its products in other shapes than one row's: equal up to float rounding,
+  // relative to the gradient's scale.
+  auto close = [](const auto& a, const auto& b) { return (a - b).cwiseAbs().maxCoeff() < 1e-6f * (1 + b.cwiseAbs().maxCoeff()); };
+  CHECK(close(g.layers[0].up_w, sum.layers[0].up_w));
+  CHECK(close(g.tok_embed, sum.tok_embed));
   CHECK_THROWS_AS(bg.compute(w, {}, g), apgen::invalid_argument);
 }
 

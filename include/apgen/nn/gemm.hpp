@@ -1,10 +1,11 @@
 #pragma once
 /// \file
-/// C += A B^T for row-major float matrices (A: m x k activations, B: n x k weights as PyTorch stores them), through
-/// Eigen's GEMM kernel with packing buffers we own. Eigen's product expressions allocate their packing buffers on
-/// the heap for layer-sized products (above its 128 KB stack limit), and glibc hands such blocks back to the OS on
-/// free, so every product page-faulted. Keeping one blocking object per (thread, shape) makes steady-state
-/// products allocation-free. This uses Eigen 3.4's internal GEMM entry point; the static_assert below guards it.
+/// Products through Eigen's GEMM kernel with packing buffers we own. Eigen's product expressions allocate their
+/// packing buffers on the heap for layer-sized products (above its 128 KB stack limit), and glibc hands such blocks
+/// back to the OS on free, so every product page-faulted. Owning the buffers makes steady-state products
+/// allocation-free. `gemm_accumulate_abt` (C += A B^T in float, one blocking per shape) serves the inference
+/// forward; `gemm_workspace` (any transposition, any scalar, one pair of buffers) the training pass. This uses
+/// Eigen 3.4's internal GEMM entry point; the static_assert below guards it.
 
 #include <apgen/interop/eigen.hpp>
 
@@ -68,5 +69,64 @@ inline void gemm_accumulate_abt(const float* a, Eigen::Index lda, const float* b
   Eigen::internal::general_matrix_matrix_product<Eigen::Index, float, Eigen::RowMajor, false, float, Eigen::ColMajor, false, Eigen::RowMajor,
                                                  1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc, 1.0f, buffers.get(m, n, k), nullptr);
 }
+
+/// Packing buffers for products of any shape and transposition in `Scalar`, for one thread: the training pass
+/// (nn/backward.hpp) runs products of many shapes (X W^T, dY W, dY^T X, per-head attention), so instead of one
+/// blocking per shape this keeps one pair of buffers, grown to the largest blocks seen. The block sizes come from
+/// Eigen's own heuristic for each call's shape, as in an Eigen product expression, so a product's rounding depends
+/// only on its shape, never on what ran before (a resumed run computes the same bits as an uninterrupted one).
+template <class Scalar>
+class gemm_workspace {
+public:
+  gemm_workspace() = default;
+  // Buffers are a cache: a copy starts empty and fills on first use.
+  gemm_workspace(const gemm_workspace&) {}
+  gemm_workspace& operator=(const gemm_workspace&) { return *this; }
+  gemm_workspace(gemm_workspace&&) noexcept = default;
+  gemm_workspace& operator=(gemm_workspace&&) noexcept = default;
+
+  /// C (m x n, row-major, row stride ldc) += alpha * op(A) * op(B), where op(A) is m x k and op(B) is k x n.
+  /// A is stored row-major with row stride lda: as m x k, or as k x m when `trans_a` (op(A) = A^T); likewise B
+  /// (k x n, or n x k when `trans_b`).
+  void accumulate(bool trans_a, bool trans_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, Scalar alpha, const Scalar* a,
+                  Eigen::Index lda, const Scalar* b, Eigen::Index ldb, Scalar* c, Eigen::Index ldc) {
+    if (m == 0 || n == 0 || k == 0) return;
+    // Eigen runs a row-major product as the column-major C^T = op(B)^T op(A)^T: its "rows" are our n.
+    Eigen::Index kc = k, mc = n, nc = m;
+    Eigen::internal::computeProductBlockingSizes<Scalar, Scalar, 1>(kc, mc, nc, Eigen::Index(1));
+    m_blocking.set(kc, mc, nc, grow(m_a, kc * mc), grow(m_b, kc * nc));
+    using Eigen::ColMajor, Eigen::RowMajor;
+    // A row-major array read transposed is the same memory read column-major.
+    if (!trans_a && !trans_b) run<RowMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    else if (!trans_a) run<RowMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    else if (!trans_b) run<ColMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    else run<ColMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  }
+
+private:
+  /// Eigen's blocking interface over buffers we own (gemm_blocking_space would allocate its own).
+  struct blocking : Eigen::internal::level3_blocking<Scalar, Scalar> {
+    void set(Eigen::Index kc, Eigen::Index mc, Eigen::Index nc, Scalar* a, Scalar* b) {
+      this->m_kc = kc;
+      this->m_mc = mc;
+      this->m_nc = nc;
+      this->m_blockA = a;
+      this->m_blockB = b;
+    }
+  };
+  using buffer = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>; // aligned as Eigen's kernels expect
+  static Scalar* grow(buffer& v, Eigen::Index n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+  }
+  template <int LhsOrder, int RhsOrder>
+  void run(Eigen::Index m, Eigen::Index n, Eigen::Index k, Scalar alpha, const Scalar* a, Eigen::Index lda, const Scalar* b, Eigen::Index ldb,
+           Scalar* c, Eigen::Index ldc) {
+    Eigen::internal::general_matrix_matrix_product<Eigen::Index, Scalar, LhsOrder, false, Scalar, RhsOrder, false, Eigen::RowMajor, 1>::run(
+        m, n, k, a, lda, b, ldb, c, 1, ldc, alpha, m_blocking, nullptr);
+  }
+  blocking m_blocking;
+  buffer m_a, m_b;
+};
 
 } // namespace apgen::nn
