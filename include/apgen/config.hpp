@@ -50,6 +50,8 @@ void run_team(std::size_t want, Body&& body) {
     body(static_cast<std::size_t>(omp_get_thread_num()), static_cast<std::size_t>(omp_get_num_threads()));
     return;
   }
+#else
+  (void)want;
 #endif
   body(std::size_t{0}, std::size_t{1});
 }
