@@ -61,17 +61,39 @@ namespace apgen::tasks::parity {
   return out;
 }
 
-/// The model: d = 16, one layer, two heads, GELU FFN of 32, attention window 2, control heads (2,4k parameters).
-[[nodiscard]] inline nn::transformer_config process_model_config(const vocabulary& v) {
+namespace detail {
+/// A transformer config for vocabulary v with the given sizes (GELU, bidirectional, control heads).
+[[nodiscard]] inline nn::transformer_config sized_config(const vocabulary& v, std::size_t d, std::size_t layers, std::size_t heads,
+                                                         std::size_t ff) {
   nn::transformer_config c;
   c.vocab_size = v.size();
   c.mask_id = v.mask();
-  c.d_model = 16;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.d_ff = 32;
+  c.d_model = d;
+  c.n_layers = layers;
+  c.n_heads = heads;
+  c.d_ff = ff;
+  return c;
+}
+
+/// Trains fresh weights for `config` on `data` with the options `o` (batch capped at the data size, quiet); every
+/// step is shown to `on_step` when given.
+[[nodiscard]] inline nn::transformer_weights train_fresh(const nn::transformer_config& config, std::vector<train::example> data,
+                                                         float init_std, train::trainer_options o,
+                                                         std::function<void(const train::step_stats&)> on_step) {
+  auto w = nn::transformer_weights::random(config, o.seed, init_std);
+  o.batch_size = std::min(o.batch_size, data.size());
+  o.quiet = true;
+  train::trainer t(w, std::move(data), o);
+  if (on_step) t.on_step(std::move(on_step));
+  t.run();
+  return w;
+}
+} // namespace detail
+
+/// The model: d = 16, one layer, two heads, GELU FFN of 32, attention window 2, control heads (2,4k parameters).
+[[nodiscard]] inline nn::transformer_config process_model_config(const vocabulary& v) {
+  auto c = detail::sized_config(v, 16, 1, 2, 32);
   c.attention_window = 2;
-  c.control_heads = true;
   return c;
 }
 
@@ -97,19 +119,14 @@ struct process_training {
                                                                  std::function<void(const train::step_stats&)> on_step = {}) {
   std::vector<train::example> data;
   for (const auto& r : process_records(v, s)) data.push_back(train::process_example(r, v.mask()));
-  auto w = nn::transformer_weights::random(process_model_config(v), s.seed, s.init_std);
   train::trainer_options o;
-  o.batch_size = std::min(s.batch_size, data.size());
+  o.batch_size = s.batch_size;
   o.steps = s.steps;
   o.seed = s.seed;
-  o.quiet = true;
   o.schedule.base_lr = s.lr;
   o.schedule.warmup_steps = 20;
   o.adam.weight_decay = 0;
-  train::trainer t(w, std::move(data), o);
-  if (on_step) t.on_step(std::move(on_step));
-  t.run();
-  return w;
+  return detail::train_fresh(process_model_config(v), std::move(data), s.init_std, o, std::move(on_step));
 }
 
 /// The AP-MDM generator for a process model: controls fire above 0.5, the row stops at a fixed point. Rows only
@@ -150,13 +167,7 @@ template <denoiser Model>
 
 /// The baseline model: causal, d = 64, two layers, four heads, FFN 256, unlimited rotary attention, no controls.
 [[nodiscard]] inline nn::transformer_config arm_model_config(const vocabulary& v) {
-  nn::transformer_config c;
-  c.vocab_size = v.size();
-  c.mask_id = v.mask();
-  c.d_model = 64;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.d_ff = 256;
+  auto c = detail::sized_config(v, 64, 2, 4, 256);
   c.causal = true;
   c.control_heads = false;
   return c;
@@ -191,18 +202,13 @@ struct arm_training {
     for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = static_cast<int>(rng.below(2, k, static_cast<std::uint32_t>(i), 1, 1));
     data.push_back(arm_example(v, bits));
   }
-  auto w = nn::transformer_weights::random(arm_model_config(v), s.seed);
   train::trainer_options o;
   o.batch_size = s.batch_size;
   o.steps = s.steps;
   o.seed = s.seed;
-  o.quiet = true;
   o.schedule = {.base_lr = s.lr, .warmup_steps = 100, .total_steps = s.steps, .kind = train::lr_kind::cosine};
   o.adam.weight_decay = 0.01;
-  train::trainer t(w, std::move(data), o);
-  if (on_step) t.on_step(std::move(on_step));
-  t.run();
-  return w;
+  return detail::train_fresh(arm_model_config(v), std::move(data), 0.02f, o, std::move(on_step));
 }
 
 } // namespace apgen::tasks::parity
