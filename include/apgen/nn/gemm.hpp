@@ -3,8 +3,9 @@
 /// Products through Eigen's GEMM kernel with packing buffers we own. Eigen's product expressions allocate their
 /// packing buffers on the heap for layer-sized products (above its 128 KB stack limit), and glibc hands such blocks
 /// back to the OS on free, so every product page-faulted. Owning the buffers makes steady-state products
-/// allocation-free. `gemm_accumulate_abt` (C += A B^T in float, one blocking per shape) serves the inference
-/// forward; `gemm_workspace` (any transposition, any scalar, one pair of buffers) the training pass. This uses
+/// allocation-free. `gemm_accumulate_abt` (C += A B^T in float, one blocking per shape) is the plain GEMM the
+/// benches measure the model against (the inference forward packs its weights once instead: nn/packed_gemm.hpp);
+/// `gemm_workspace` (any transposition, any scalar, one pair of buffers) serves the training pass. This uses
 /// Eigen 3.4's internal GEMM entry point; the static_assert below guards it.
 
 #include <apgen/interop/eigen.hpp>
