@@ -19,7 +19,7 @@
 ///
 /// Usage:
 ///   const auto vocab = apgen::tasks::parity::make_vocabulary();
-///   auto weights = apgen::tasks::parity::train_process_model(vocab, {});        // about 2 s
+///   auto weights = apgen::tasks::parity::train_process_model(vocab, {});        // under a second
 ///   apgen::nn::transformer model(weights);
 ///   auto gen = apgen::tasks::parity::make_process_generator(model);
 ///   // canvas rows from tasks::parity::encode(vocab, bits), BOS locked; gen.generate(canvas)
