@@ -14,7 +14,6 @@
 /// and runs the GEBP kernel against every packed W block. Results equal Eigen's GEMM up to summation order.
 /// This uses Eigen 3.4's internal kernel interface; the static_assert in gemm.hpp guards the version.
 
-#include <apgen/core/errors.hpp>
 #include <apgen/nn/gemm.hpp>
 
 #include <Eigen/Core>
@@ -80,8 +79,7 @@ public:
 
   /// C (m x n, row stride ldc) += A (m x k, row stride lda) W^T.
   void accumulate(const float* a, index lda, float* c, index ldc, index m, packed_gemm_scratch& scratch) const {
-    if (m == 0 || m_n == 0) return;
-    if (m_k == 0) return;
+    if (m == 0 || m_n == 0 || m_k == 0) return;
     Eigen::internal::gemm_pack_rhs<float, index, rhs_mapper, traits::nr, Eigen::ColMajor> pack_rhs;
     Eigen::internal::gebp_kernel<float, float, index, res_mapper, traits::mr, traits::nr, false, false> gebp;
     const rhs_mapper rhs(a, lda);

@@ -121,7 +121,7 @@ private:
     packed_weight qkv, out, up, gate, down;
   };
 
-  /// One score scratch and one set of packing buffers per thread a parallel region may use.
+  /// One score scratch and one activation-packing scratch per thread a parallel region may use.
   void reserve_thread_scratch() {
     const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
     if (m_scores.size() < threads) m_scores.resize(threads);
@@ -429,7 +429,8 @@ private:
         linear(z, m_head, m_w.head_b, y, e - b);
       }
     } else {
-      // Many short runs: gather them so the head's weights are packed once, then scatter.
+      // Many short runs (an ARM step reads one position a row): gather them so one product streams the head's
+      // weights once for all of them, then scatter.
       std::size_t n = 0;
       for (const auto& [si, b, e] : m_runs) n += e - b;
       grow(m_zw, static_cast<Eigen::Index>(n), d);
