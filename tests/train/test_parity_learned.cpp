@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 
@@ -89,6 +90,13 @@ TEST_CASE("ARM baseline examples supervise only the answer after =") {
   CHECK(e.input == std::vector<int>{v.require_bos("t"), v.id("1"), v.id("0"), v.id("1"), v.id("=")});
   CHECK(e.targets == std::vector<int>{-1, -1, -1, -1, v.id("0")});
   CHECK(parity::arm_answer(v, {1, 1, 1}) == v.id("1"));
+  parity::arm_training bad;
+  bad.min_length = bad.max_length = 5;
+  CHECK_THROWS_WITH_AS((void)parity::train_arm_model(v, bad), doctest::Contains("length range"), apgen::invalid_argument);
+  const auto caps = parity::arm_curriculum({});
+  CHECK(caps.front() == 3);
+  CHECK(caps.back() == 100);
+  CHECK(std::is_sorted(caps.begin(), caps.end()));
 }
 
 TEST_CASE("ARM: a causal model trained on shifted targets decodes what it learned") {
