@@ -14,8 +14,9 @@ TEST_CASE("packed weights: C += A W^T matches a double-precision product") {
   struct shape {
     Eigen::Index m, n, k;
   };
-  for (const auto [m, n, k] : {shape{1, 1, 1}, shape{1, 7, 3}, shape{5, 1, 9}, shape{37, 700, 300}, shape{300, 48, 17},
-                               shape{81, 384, 128}, shape{13, 2100, 1100}, shape{600, 130, 520}}) {
+  for (const shape sh : {shape{1, 1, 1}, shape{1, 7, 3}, shape{5, 1, 9}, shape{37, 700, 300}, shape{300, 48, 17},
+                         shape{81, 384, 128}, shape{13, 2100, 1100}, shape{600, 130, 520}}) {
+    const Eigen::Index m = sh.m, n = sh.n, k = sh.k; // plain locals: clang 14 cannot capture structured bindings
     matrix a(m, k + 3), w(n, k + 5), c(m, n + 2); // wider than used: strides differ from widths
     for (auto* x : {&a, &w, &c})
       for (Eigen::Index i = 0; i < x->size(); ++i) x->data()[i] = nd(rng);

@@ -69,7 +69,9 @@ TEST_CASE("the seven transitions of 2-bit inputs are fitted: the model replays t
   CHECK(distinct.size() == 9); // the seven transitions and the two fixed points [BOS] and [BOS] 1
   auto gen = parity::make_process_generator(apgen::nn::transformer(parity::train_process_model(v, two)));
   // One step from each state: the model's next state is the oracle's.
-  for (const auto& [x, next] : distinct) {
+  for (const auto& state : distinct) {
+    const auto& x = state.first; // plain references: clang 14 cannot capture structured bindings in a lambda
+    const auto& next = state.second;
     apgen::canvas c(v, 1, x.size());
     c.assign(0, x, 1);
     apgen::no_trace off;

@@ -7,6 +7,8 @@
 /// agree with a reference). Inputs below -87 give ~2^-126 rather than subnormals; NaN propagates (the clamp keeps
 /// a NaN operand).
 
+#include <apgen/core/simd_fma.hpp>
+
 #include <xsimd/xsimd.hpp>
 
 namespace apgen {
@@ -16,15 +18,15 @@ template <int Degree = 5, class Batch>
   static_assert(Degree == 5 || Degree == 6, "exp_nonpositive: degree 5 or 6");
   x = xsimd::max(Batch(-87.0f), x); // x86 max returns its second operand when either is NaN
   const Batch n = xsimd::nearbyint(x * Batch(1.44269504088896341f));
-  Batch r = xsimd::fma(n, Batch(-0.693359375f), x);
-  r = xsimd::fma(n, Batch(2.12194440e-4f), r);
+  Batch r = simd::fmadd(n, Batch(-0.693359375f), x);
+  r = simd::fmadd(n, Batch(2.12194440e-4f), r);
   Batch p(Degree == 6 ? 1.0f / 720.0f : 1.0f / 120.0f);
-  if constexpr (Degree == 6) p = xsimd::fma(p, r, Batch(1.0f / 120.0f));
-  p = xsimd::fma(p, r, Batch(1.0f / 24.0f));
-  p = xsimd::fma(p, r, Batch(1.0f / 6.0f));
-  p = xsimd::fma(p, r, Batch(0.5f));
-  p = xsimd::fma(p, r, Batch(1.0f));
-  p = xsimd::fma(p, r, Batch(1.0f));
+  if constexpr (Degree == 6) p = simd::fmadd(p, r, Batch(1.0f / 120.0f));
+  p = simd::fmadd(p, r, Batch(1.0f / 24.0f));
+  p = simd::fmadd(p, r, Batch(1.0f / 6.0f));
+  p = simd::fmadd(p, r, Batch(0.5f));
+  p = simd::fmadd(p, r, Batch(1.0f));
+  p = simd::fmadd(p, r, Batch(1.0f));
   const auto e = (xsimd::to_int(n) + 127) << 23;
   return p * xsimd::bitwise_cast<Batch>(e);
 }

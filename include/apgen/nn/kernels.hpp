@@ -11,6 +11,10 @@
 
 #include <xsimd/xsimd.hpp>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -86,26 +90,63 @@ inline void rope_apply(float* x, const float* c, const float* s, std::size_t dim
   }
 }
 
+namespace detail {
+// The first `count` (< lanes) floats at p as a batch, the rest `fill`; and the matching partial store. AVX-512 has
+// masked loads and stores; elsewhere the lanes go through a small buffer.
+inline xsimd::batch<float> load_partial(const float* p, std::size_t count, float fill) {
+  using batch = xsimd::batch<float>;
+#if defined(__AVX512F__)
+  if constexpr (batch::size == 16)
+    return batch(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << count) - 1u), p));
+#endif
+  alignas(64) float buf[batch::size];
+  std::fill(buf, buf + batch::size, fill);
+  std::copy(p, p + count, buf);
+  return batch::load_aligned(buf);
+}
+
+inline void store_partial(float* p, std::size_t count, xsimd::batch<float> v) {
+  using batch = xsimd::batch<float>;
+#if defined(__AVX512F__)
+  if constexpr (batch::size == 16) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1u), v);
+    return;
+  }
+#endif
+  alignas(64) float buf[batch::size];
+  v.store_aligned(buf);
+  std::copy(buf, buf + count, p);
+}
+
+inline float reduce_max(xsimd::batch<float> v) {
+#if defined(__AVX512F__)
+  if constexpr (xsimd::batch<float>::size == 16) return _mm512_reduce_max_ps(v);
+#endif
+  alignas(64) float lanes[xsimd::batch<float>::size];
+  v.store_aligned(lanes);
+  return *std::max_element(lanes, lanes + xsimd::batch<float>::size);
+}
+} // namespace detail
+
 /// softmax(scale * s) of each row in place; entries equal to -inf (masked keys) get probability exactly 0. Rows
-/// must be contiguous (a row-major block). Written with xsimd and unaligned loads: Eigen's array exp peels scalar
-/// iterations until its loads are aligned, and attention rows (81 scores at odd offsets) spent most of their exp
-/// time there.
+/// must be contiguous (a row-major block, any row stride). Written with xsimd and unaligned loads: Eigen's array
+/// exp peels scalar iterations until its loads are aligned, and attention rows (81 scores at odd offsets) spent
+/// most of their exp time there. A row's last partial vector is read and written with masks (-inf beyond the row,
+/// which exp turns into 0), so rows of any length stay in vector code.
 template <class M>
 void softmax_rows(M&& s, float scale = 1.0f) {
   using batch = xsimd::batch<float>;
   constexpr std::size_t W = batch::size;
   const auto n = static_cast<std::size_t>(s.cols());
-  const std::size_t body = n - n % W;
+  const std::size_t body = n - n % W, rest = n - body;
   const float neg_inf = -std::numeric_limits<float>::infinity();
+  const batch k(scale), zero(0.0f), minus_inf(neg_inf);
   for (Eigen::Index i = 0; i < s.rows(); ++i) {
     float* p = s.row(i).data();
     batch top(neg_inf);
     for (std::size_t j = 0; j < body; j += W) top = xsimd::max(top, batch::load_unaligned(p + j));
-    alignas(64) float lanes[W];
-    top.store_aligned(lanes);
-    float m = *std::max_element(lanes, lanes + W);
-    for (std::size_t j = body; j < n; ++j) m = std::max(m, p[j]);
-    const batch shift(m), k(scale), zero(0.0f), minus_inf(neg_inf);
+    if (rest) top = xsimd::max(top, detail::load_partial(p + body, rest, neg_inf));
+    const batch shift(detail::reduce_max(top));
     // exp_nonpositive clamps at -87, so a masked key would get 2^-126 instead of nothing; NaN still propagates.
     const auto exp_or_zero = [&](batch v) {
       const batch z = (v - shift) * k;
@@ -117,18 +158,14 @@ void softmax_rows(M&& s, float scale = 1.0f) {
       e.store_unaligned(p + j);
       acc += e;
     }
-    float sum = xsimd::hadd(acc);
-    if (body < n) { // the last partial vector, padded with -inf (exp gives 0 there)
-      alignas(64) float tail[W];
-      std::fill(tail, tail + W, neg_inf);
-      std::copy(p + body, p + n, tail);
-      const batch e = exp_or_zero(batch::load_aligned(tail));
-      e.store_aligned(tail);
-      for (std::size_t j = body; j < n; ++j) sum += p[j] = tail[j - body];
+    batch tail(0.0f);
+    if (rest) {
+      tail = exp_or_zero(detail::load_partial(p + body, rest, neg_inf));
+      acc += tail;
     }
-    const batch inv(1.0f / sum);
+    const batch inv(1.0f / xsimd::hadd(acc));
     for (std::size_t j = 0; j < body; j += W) (batch::load_unaligned(p + j) * inv).store_unaligned(p + j);
-    for (std::size_t j = body; j < n; ++j) p[j] *= 1.0f / sum;
+    if (rest) detail::store_partial(p + body, rest, tail * inv);
   }
 }
 

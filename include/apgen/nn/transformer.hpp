@@ -17,6 +17,7 @@
 #include <apgen/core/errors.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/nn/config.hpp>
+#include <apgen/nn/attention_kernels.hpp>
 #include <apgen/nn/packed_gemm.hpp>
 #include <apgen/nn/kernels.hpp>
 #include <apgen/nn/weights.hpp>
@@ -126,6 +127,7 @@ private:
     const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
     if (m_scores.size() < threads) m_scores.resize(threads);
     if (m_scratch.size() < threads) m_scratch.resize(threads);
+    if (m_attention_scratch.size() < threads) m_attention_scratch.resize(threads);
   }
 
   /// A run of positions of one row to encode this step: positions [start, length) of row `row`, stored in the
@@ -309,7 +311,8 @@ private:
     const std::size_t H = cfg.n_heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
     const std::size_t jobs = m_segments.size() * H;
-    auto body = [&](std::size_t job, matrix& S) {
+    const bool fast = attention_kernels::supports(static_cast<std::size_t>(dh));
+    auto body = [&](std::size_t job, matrix& S, attention_kernels::scratch& kernel_scratch) {
       const auto& s = m_segments[job / H];
       const auto h = static_cast<Eigen::Index>(job % H);
       const auto nq = static_cast<Eigen::Index>(s.length - s.start), nk = static_cast<Eigen::Index>(s.length);
@@ -337,11 +340,18 @@ private:
         Eigen::Index k_hi = cfg.causal ? last + 1 : nk;
         if (banded) k_hi = std::min(k_hi, last + w + 1);
         const Eigen::Index nkb = k_hi - k_lo;
-        // A tight bq x nkb view of the scratch: its layout, and so the product's rounding, depends only on the
-        // shape, not on how large earlier rows made the scratch (same input, same scores, bit for bit).
-        if (S.size() < bq * nkb) S.resize(bq * nkb, 1);
-        Eigen::Map<matrix> sc(S.data(), bq, nkb);
-        sc.noalias() = Q.middleRows(q0, bq) * K.middleRows(k_lo, nkb).transpose(); // 1/sqrt(dh) goes in the softmax
+        // A tight view of the scratch: its layout, and so the product's rounding, depends only on the shape, not on
+        // how large earlier rows made the scratch (same input, same scores, bit for bit). The vector kernels'
+        // rows are padded to whole vectors.
+        const Eigen::Index lds = fast ? static_cast<Eigen::Index>(attention_kernels::padded_keys(static_cast<std::size_t>(nkb))) : nkb;
+        if (S.size() < bq * lds) S.resize(bq * lds, 1);
+        Eigen::Map<matrix, 0, Eigen::OuterStride<>> sc(S.data(), bq, nkb, Eigen::OuterStride<>(lds));
+        if (fast) // 1/sqrt(dh) goes in the softmax
+          attention_kernels::scores(Q.row(q0).data(), static_cast<std::size_t>(3 * d), K.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
+                                    static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), S.data(),
+                                    static_cast<std::size_t>(lds), kernel_scratch);
+        else
+          sc.noalias() = Q.middleRows(q0, bq) * K.middleRows(k_lo, nkb).transpose();
         if (cfg.causal || banded) {
           for (Eigen::Index i = 0; i < bq; ++i) {
             const Eigen::Index at = first + i;
@@ -353,13 +363,18 @@ private:
         }
         softmax_rows(sc, scale);
         Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + (p + q0) * d + h * dh, bq, dh, Eigen::OuterStride<>(d));
-        O.noalias() = sc * V.middleRows(k_lo, nkb);
+        if (fast)
+          attention_kernels::values(S.data(), static_cast<std::size_t>(lds), V.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
+                                    static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), O.data(),
+                                    static_cast<std::size_t>(d));
+        else
+          O.noalias() = sc * V.middleRows(k_lo, nkb);
       }
     };
     // (row, head) jobs one at a time from a shared counter: rows differ in length, so the cost of a job varies.
     std::atomic<std::size_t> next{0};
     apgen::detail::run_team(std::min(jobs, static_cast<std::size_t>(apgen::detail::available_threads())), [&](std::size_t t, std::size_t) {
-      for (std::size_t j; (j = next.fetch_add(1, std::memory_order_relaxed)) < jobs;) body(j, m_scores[t]);
+      for (std::size_t j; (j = next.fetch_add(1, std::memory_order_relaxed)) < jobs;) body(j, m_scores[t], m_attention_scratch[t]);
     });
   }
 
@@ -474,6 +489,7 @@ private:
   std::size_t m_rows = 0;
   matrix m_h, m_a, m_qkv, m_att, m_u, m_g, m_zw, m_logits;
   std::vector<matrix> m_scores;
+  std::vector<attention_kernels::scratch> m_attention_scratch; // per thread
   std::vector<packed_gemm_scratch> m_scratch; // per thread
   std::vector<packed_layer> m_packed;
   packed_weight m_head;

@@ -148,7 +148,7 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
         // shift <= 0 (0 where the lane is unchanged), clamped so that a lane's first value gives 0 * finite.
         const batch shift = xsimd::max(floor_value, xsimd::select(better, a1 - grown, batch(0.0f)));
         const batch scale = exp_nonpositive(shift);
-        sz = scale * xsimd::fma(shift, s, sz);
+        sz = scale * simd::fmadd(shift, s, sz);
         s = s * scale;
         a2 = xsimd::max(a2, xsimd::min(a1, v));
         ai = xsimd::select(better, lanes + batch(static_cast<float>(j)), ai);
@@ -159,7 +159,7 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
       const batch d = xsimd::max(floor_value, v - a1); // keeps NaN, keeps the entropy term finite for -inf
       const batch ex = exp_nonpositive(d);
       s += ex;
-      sz = xsimd::fma(d, ex, sz);
+      sz = simd::fmadd(d, ex, sz);
     }
     m1 = a1;
     m2 = a2;
@@ -203,7 +203,7 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
   const batch shift = xsimd::max(floor_value, m1 - batch(s.top1));
   const batch scale = exp_nonpositive(shift);
   double total = static_cast<double>(xsimd::hadd(scale * se));
-  double total_z = static_cast<double>(xsimd::hadd(scale * xsimd::fma(shift, se, sze)));
+  double total_z = static_cast<double>(xsimd::hadd(scale * simd::fmadd(shift, se, sze)));
   for (std::size_t k = 0; k < n_tails; k += 2) scalar_exp_pass(data, tails[k], tails[k + 1], s.top1, total, total_z);
   const bool poisoned = total != total || total_z != total_z || tail.sum_exp != tail.sum_exp;
   s.sum_exp = poisoned ? std::numeric_limits<double>::quiet_NaN() : total;

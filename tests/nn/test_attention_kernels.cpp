@@ -1,0 +1,70 @@
+// The attention head's vector kernels (nn/attention_kernels.hpp) against double-precision products, on shapes that
+// exercise every edge: one query or key, key counts that are not whole vectors (the padded columns), query counts
+// that leave a partial tile, every supported head width, and strides wider than the head.
+#include <apgen/nn/attention_kernels.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstddef>
+#include <random>
+#include <vector>
+
+namespace ak = apgen::nn::attention_kernels;
+
+TEST_CASE("attention kernels: S = Q K^T and O = P V match double-precision products") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  ak::scratch work;
+  for (std::size_t vectors = 1; vectors <= 4; ++vectors) {
+    const std::size_t dh = vectors * ak::lanes;
+    REQUIRE(ak::supports(dh));
+    for (const std::size_t nq : {1u, 5u, 14u, 15u, 81u}) {
+      for (const std::size_t nk : {1u, 7u, 16u, 33u, 81u, 130u}) {
+        const std::size_t ld = 3 * dh + 5; // rows of Q, K and V are strided like the fused QKV buffer
+        std::vector<float> q(nq * ld), k(nk * ld), v(nk * ld);
+        for (auto* x : {&q, &k, &v})
+          for (auto& e : *x) e = nd(rng);
+        const std::size_t lds = ak::padded_keys(nk) + 3;
+        std::vector<float> s(nq * lds, 7.0f);
+        ak::scores(q.data(), ld, k.data(), ld, nq, nk, dh, s.data(), lds, work);
+        double worst_s = 0;
+        for (std::size_t i = 0; i < nq; ++i)
+          for (std::size_t j = 0; j < nk; ++j) {
+            double ref = 0;
+            for (std::size_t t = 0; t < dh; ++t) ref += static_cast<double>(q[i * ld + t]) * k[j * ld + t];
+            worst_s = std::max(worst_s, std::abs(ref - s[i * lds + j]));
+          }
+        // Columns past the padded keys belong to the caller: untouched.
+        for (std::size_t i = 0; i < nq; ++i)
+          for (std::size_t j = ak::padded_keys(nk); j < lds; ++j) CHECK(s[i * lds + j] == 7.0f);
+
+        const std::size_t ldo = dh + 3;
+        std::vector<float> o(nq * ldo, 7.0f);
+        ak::values(s.data(), lds, v.data(), ld, nq, nk, dh, o.data(), ldo);
+        double worst_o = 0;
+        for (std::size_t i = 0; i < nq; ++i) {
+          for (std::size_t c = 0; c < dh; ++c) {
+            double ref = 0;
+            for (std::size_t j = 0; j < nk; ++j) ref += static_cast<double>(s[i * lds + j]) * v[j * ld + c];
+            worst_o = std::max(worst_o, std::abs(ref - o[i * ldo + c]));
+          }
+          for (std::size_t c = dh; c < ldo; ++c) CHECK(o[i * ldo + c] == 7.0f);
+        }
+        CAPTURE(dh);
+        CAPTURE(nq);
+        CAPTURE(nk);
+        // Sums of dh (or nk) products of unit normals (scores reach ~sqrt(dh)): float rounding stays far below this.
+        CHECK(worst_s < 1e-5 * static_cast<double>(dh));
+        CHECK(worst_o < 1e-5 * static_cast<double>(nk) * std::sqrt(static_cast<double>(dh)));
+      }
+    }
+  }
+}
+
+TEST_CASE("attention kernels: a head width that is not whole vectors is refused, for the general product to take") {
+  CHECK_FALSE(ak::supports(ak::lanes + 1));
+  CHECK_FALSE(ak::supports(5 * ak::lanes));
+  CHECK(ak::padded_keys(1) == ak::lanes);
+  CHECK(ak::padded_keys(ak::lanes) == ak::lanes);
+}
