@@ -14,12 +14,12 @@
 /// bits whatever the batch around them (the transformer's determinism guarantee).
 
 #include <apgen/core/simd_fma.hpp>
+#include <apgen/nn/scratch_buffer.hpp>
 
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cstddef>
-#include <vector>
 
 namespace apgen::nn::attention_kernels {
 
@@ -32,17 +32,8 @@ inline constexpr std::size_t lanes = batch::size;
 /// Keys rounded up to whole vectors: the row stride of the transposed keys and of the score block.
 [[nodiscard]] constexpr std::size_t padded_keys(std::size_t nk) noexcept { return (nk + lanes - 1) / lanes * lanes; }
 
-/// Per-thread scratch: the transposed keys, reused across calls.
-class scratch {
-public:
-  float* keys(std::size_t floats) {
-    if (m_kt.size() < floats) m_kt.resize(floats);
-    return m_kt.data();
-  }
-
-private:
-  std::vector<float, xsimd::aligned_allocator<float>> m_kt;
-};
+/// Per-thread scratch for the transposed keys.
+using scratch = scratch_buffer;
 
 namespace detail {
 
@@ -123,7 +114,7 @@ inline void dispatch_rows(std::size_t rows, F&& f, std::index_sequence<I...>) {
 inline void scores(const float* q, std::size_t ldq, const float* k, std::size_t ldk, std::size_t nq, std::size_t nk, std::size_t dh,
                    float* s, std::size_t lds, scratch& work) {
   const std::size_t nkp = padded_keys(nk);
-  float* kt = work.keys(dh * nkp);
+  float* kt = work.get(dh * nkp);
   for (std::size_t t = 0; t < dh; ++t) {
     float* row = kt + t * nkp;
     for (std::size_t j = 0; j < nk; ++j) row[j] = k[j * ldk + t];

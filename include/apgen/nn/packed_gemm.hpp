@@ -15,6 +15,7 @@
 /// This uses Eigen 3.4's internal kernel interface; the static_assert in gemm.hpp guards the version.
 
 #include <apgen/nn/gemm.hpp>
+#include <apgen/nn/scratch_buffer.hpp>
 
 #include <Eigen/Core>
 
@@ -25,16 +26,7 @@
 namespace apgen::nn {
 
 /// Scratch for the activations' packed slices: one per thread, grown on demand and then reused.
-class packed_gemm_scratch {
-public:
-  float* get(std::size_t floats) {
-    if (m_data.size() < floats) m_data.resize(floats);
-    return m_data.data();
-  }
-
-private:
-  std::vector<float, Eigen::aligned_allocator<float>> m_data;
-};
+using packed_gemm_scratch = scratch_buffer;
 
 /// A weight matrix W (n x k, row-major, as the model stores it) packed for C += A W^T.
 class packed_weight {
