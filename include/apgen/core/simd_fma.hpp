@@ -9,6 +9,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include <cstddef>
 #include <type_traits>
 
 #if defined(__AVX512F__) || defined(__FMA__)

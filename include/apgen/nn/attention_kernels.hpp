@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <utility>
 
 namespace apgen::nn::attention_kernels {
 
