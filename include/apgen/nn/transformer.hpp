@@ -122,7 +122,8 @@ private:
     packed_weight qkv, out, up, gate, down;
   };
 
-  /// One score scratch and one activation-packing scratch per thread a parallel region may use.
+  /// One score scratch, one activation-packing scratch and one transposed-keys scratch per thread a parallel region
+  /// may use.
   void reserve_thread_scratch() {
     const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
     if (m_scores.size() < threads) m_scores.resize(threads);
