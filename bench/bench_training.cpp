@@ -30,17 +30,9 @@ namespace {
 constexpr std::size_t batch_size = 64;
 
 apgen::nn::transformer_config bench_config() {
-  apgen::nn::transformer_config c;
-  c.vocab_size = 32;
-  c.d_model = 128;
-  c.n_layers = 4;
-  c.n_heads = 4;
-  c.d_ff = 512;
-  c.act = apgen::nn::activation::gelu;
-  c.causal = false;
-  c.control_heads = true; // present (as the default config), unsupervised by MDM: their loss and gradient are zero
-  c.mask_id = 0;
-  return c;
+  // Control heads present (as the default config), unsupervised by MDM: their loss and gradient are zero.
+  return {.vocab_size = 32, .d_model = 128, .n_layers = 4, .n_heads = 4, .d_ff = 512, .act = apgen::nn::activation::gelu,
+          .causal = false, .control_heads = true, .mask_id = 0};
 }
 
 // 2mnk over every product of one forward pass of `batch` rows of length L (as bench_transformer.cpp and

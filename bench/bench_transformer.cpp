@@ -77,13 +77,9 @@ void BM_forward(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(1));
   const int threads = static_cast<int>(state.range(2));
   set_threads(threads);
-  apgen::nn::transformer_config cfg;
-  cfg.vocab_size = s.vocab;
-  cfg.d_model = s.d;
-  cfg.n_layers = s.layers;
-  cfg.n_heads = s.heads;
-  cfg.d_ff = s.ff;
-  cfg.pin_decoded = false; // all positions are scored: the full head, as the peer computes it
+  // pin_decoded off: all positions are scored, the full head, as the peer computes it.
+  const apgen::nn::transformer_config cfg{.vocab_size = s.vocab, .d_model = s.d, .n_layers = s.layers, .n_heads = s.heads, .d_ff = s.ff,
+                                          .pin_decoded = false};
   apgen::nn::transformer model(apgen::nn::transformer_weights::random(cfg, 1));
   const auto v = vocab_of(s.vocab);
   apgen::canvas c(v, batch, s.length);

@@ -12,15 +12,7 @@
 
 namespace {
 apgen::nn::transformer_config config(std::size_t vocab, bool causal) {
-  apgen::nn::transformer_config c;
-  c.vocab_size = vocab;
-  c.d_model = 64;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.d_ff = 128;
-  c.causal = causal;
-  c.control_heads = !causal;
-  return c;
+  return {.vocab_size = vocab, .d_model = 64, .n_layers = 2, .n_heads = 4, .d_ff = 128, .causal = causal, .control_heads = !causal};
 }
 
 template <class Generator>

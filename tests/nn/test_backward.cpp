@@ -13,17 +13,8 @@
 namespace {
 
 apgen::nn::transformer_config tiny(bool causal, apgen::nn::activation act) {
-  apgen::nn::transformer_config c;
-  c.vocab_size = 7;
-  c.d_model = 8;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.d_ff = 12;
-  c.act = act;
-  c.causal = causal;
-  c.control_heads = true;
-  c.feature_vocab_sizes = {4};
-  return c;
+  return {.vocab_size = 7, .d_model = 8, .n_layers = 2, .n_heads = 2, .d_ff = 12, .feature_vocab_sizes = {4}, .act = act,
+          .causal = causal, .control_heads = true};
 }
 
 struct example {

@@ -20,15 +20,7 @@ apgen::vocabulary make_vocab(std::size_t symbols) {
 }
 
 apgen::nn::transformer_config small_config(std::size_t V, bool causal) {
-  apgen::nn::transformer_config c;
-  c.vocab_size = V;
-  c.d_model = 32;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.d_ff = 64;
-  c.causal = causal;
-  c.control_heads = !causal;
-  return c;
+  return {.vocab_size = V, .d_model = 32, .n_layers = 2, .n_heads = 4, .d_ff = 64, .causal = causal, .control_heads = !causal};
 }
 
 // Logits of every position of every row of `c`, through the denoiser interface.
@@ -357,13 +349,8 @@ TEST_CASE("agrees with the PyTorch reference: BF16 weights widened on load") {
 }
 
 TEST_CASE("save then load gives the same model, in F32 exactly and in BF16 within rounding") {
-  auto cfg = apgen::nn::transformer_config{};
-  cfg.vocab_size = 9;
-  cfg.d_model = 16;
-  cfg.n_layers = 1;
-  cfg.n_heads = 2;
-  cfg.d_ff = 24;
-  cfg.act = apgen::nn::activation::swiglu;
+  const apgen::nn::transformer_config cfg{.vocab_size = 9, .d_model = 16, .n_layers = 1, .n_heads = 2, .d_ff = 24,
+                                          .act = apgen::nn::activation::swiglu};
   auto w = apgen::nn::transformer_weights::random(cfg, 5, 0.1f);
   const std::string path = "apgen_test_checkpoint.safetensors";
   apgen::nn::save_transformer(path, w, apgen::io::dtype::f32, {{"step", "12"}});
@@ -378,12 +365,7 @@ TEST_CASE("save then load gives the same model, in F32 exactly and in BF16 withi
 }
 
 TEST_CASE("a weight file for another model is refused, naming the tensor") {
-  auto cfg = apgen::nn::transformer_config{};
-  cfg.vocab_size = 9;
-  cfg.d_model = 16;
-  cfg.n_layers = 1;
-  cfg.n_heads = 2;
-  cfg.d_ff = 24;
+  const apgen::nn::transformer_config cfg{.vocab_size = 9, .d_model = 16, .n_layers = 1, .n_heads = 2, .d_ff = 24};
   auto w = apgen::nn::transformer_weights::random(cfg, 5);
   const std::string path = "apgen_test_bad_checkpoint.safetensors";
   // A tensor of the wrong shape under a model's name.

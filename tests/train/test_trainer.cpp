@@ -11,14 +11,7 @@
 namespace {
 
 apgen::nn::transformer_config small(bool causal) {
-  apgen::nn::transformer_config c;
-  c.vocab_size = 7;
-  c.d_model = 16;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.d_ff = 32;
-  c.causal = causal;
-  return c;
+  return {.vocab_size = 7, .d_model = 16, .n_layers = 1, .n_heads = 2, .d_ff = 32, .causal = causal};
 }
 
 std::vector<apgen::train::example> mdm_data(std::size_t n) {

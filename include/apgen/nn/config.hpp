@@ -23,7 +23,9 @@ struct transformer_config {
   std::size_t n_layers = 4;
   std::size_t n_heads = 4;
   std::size_t d_ff = 512;
-  std::vector<std::size_t> feature_vocab_sizes; ///< extra per-position feature embeddings, summed with the tokens
+  /// Extra per-position feature embeddings, summed with the tokens. (The explicit {} lets a designated initializer
+  /// skip the field without g++ -Wextra warning.)
+  std::vector<std::size_t> feature_vocab_sizes{};
   activation act = activation::gelu;
   bool causal = false;        ///< causal attention (ARM) instead of bidirectional (MDM, AP-MDM)
   /// Local attention: position i attends only to positions j with |i - j| <= attention_window (0: no limit). With

@@ -65,14 +65,7 @@ namespace detail {
 /// A transformer config for vocabulary v with the given sizes (GELU, bidirectional, control heads).
 [[nodiscard]] inline nn::transformer_config sized_config(const vocabulary& v, std::size_t d, std::size_t layers, std::size_t heads,
                                                          std::size_t ff) {
-  nn::transformer_config c;
-  c.vocab_size = v.size();
-  c.mask_id = v.mask();
-  c.d_model = d;
-  c.n_layers = layers;
-  c.n_heads = heads;
-  c.d_ff = ff;
-  return c;
+  return {.vocab_size = v.size(), .d_model = d, .n_layers = layers, .n_heads = heads, .d_ff = ff, .mask_id = v.mask()};
 }
 
 /// Trains fresh weights for `config` on `data` with the options `o` (batch capped at the data size, quiet); every
