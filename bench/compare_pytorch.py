@@ -14,49 +14,29 @@ netlib reference BLAS).
     /usr/bin/python3 bench/compare_pytorch.py [--build build/release-clang] [--threads 1,2] [--shapes i,ii,iii]
 """
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import peer_runs
+
 SHAPES = {"i": (0, "small", (1, 64)), "ii": (1, "medium", (1, 32)), "iii": (2, "large", (1,))}
-PEER_ENV = {
-    "GLIBC_TUNABLES": "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=268435456",
-    "ATEN_CPU_CAPABILITY": "avx512",
-    "OMP_WAIT_POLICY": "passive",
-}
 
 
 def ours(build, shape_index, batch, threads):
-    exe = Path(build) / "bench" / "bench_transformer"
-    flt = f"^BM_forward/shape:{shape_index}/batch:{batch}/threads:{threads}/"
-    out = subprocess.run([str(exe), f"--benchmark_filter={flt}", "--benchmark_format=json"], capture_output=True, text=True, check=True)
-    b = json.loads(out.stdout[out.stdout.index("{"):])["benchmarks"][0]
-    ms = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
-    return {"ms": ms, "gflops": b["GFLOPs"] / 1e9, "gemm": b["gemm_GFLOPs"], "ratio_gemm": b["ratio_to_gemm"],
+    b = peer_runs.ours(Path(build) / "bench" / "bench_transformer", f"^BM_forward/shape:{shape_index}/batch:{batch}/threads:{threads}/")
+    return {"ms": b["ms"], "gflops": b["GFLOPs"] / 1e9, "gemm": b["gemm_GFLOPs"], "ratio_gemm": b["ratio_to_gemm"],
             "rss": b["peak_rss_MB"], "mallocs": b["mallocs_per_forward"]}
 
 
 def peer(impl, name, batch, threads):
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env.update(PEER_ENV)
-    # torch.set_num_threads does not reach OpenBLAS's own pool: pin both to the thread count being compared.
-    env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
-    cmd = ["/usr/bin/python3", str(ROOT / "tools" / "reference_transformer.py"), "bench", "--threads", str(threads),
-           "--shapes", name, "--batches", str(batch), "--impl", impl, "--runs", "15", "--budget-s", "4"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if parts and parts[0] == name:
-            return {"ms": float(parts[3]), "gflops": float(parts[4]), "rss": float(parts[5])}
-    raise RuntimeError("no result line from the PyTorch bench:\n" + out)
+    parts = peer_runs.peer(["bench", "--threads", str(threads), "--shapes", name, "--batches", str(batch), "--impl", impl,
+                            "--runs", "15", "--budget-s", "4"], threads, peer_runs.FORWARD_TUNABLES, name)
+    return {"ms": float(parts[3]), "gflops": float(parts[4]), "rss": float(parts[5])}
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=str(ROOT / "build" / "release-clang"))
+    ap.add_argument("--build", default=str(peer_runs.ROOT / "build" / "release-clang"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--shapes", default="i,ii,iii")
     args = ap.parse_args()

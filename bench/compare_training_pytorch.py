@@ -19,57 +19,36 @@ Debian's python3-torch and libopenblas0-pthread (otherwise torch calls the netli
         [--impls reference,encoder] [--min-time 3] [--peer-malloc large|forward]
 """
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import peer_runs
+
 # glibc malloc tunables for PyTorch. bench/compare_pytorch.py's (trim 256 MiB, mmap 256 MiB) are not enough for a
 # training step: at L=324 the autograd graph holds ~2.5 GB, more than 256 MiB at the top of the heap is freed at
 # the end of each step and returned to the kernel, and the next step page-faults it back (~250k minor faults and
 # ~2 s of system time per step, step times of 2.5-6.3 s instead of 1.6-1.9 s). "large" keeps it in the process.
 MALLOC_TUNABLES = {
     "large": "glibc.malloc.trim_threshold=8589934592:glibc.malloc.top_pad=1073741824:glibc.malloc.mmap_threshold=268435456",
-    "forward": "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=268435456",
-}
-PEER_ENV = {
-    "ATEN_CPU_CAPABILITY": "avx512",
-    "OMP_WAIT_POLICY": "passive",
+    "forward": peer_runs.FORWARD_TUNABLES,
 }
 
 
 def ours(build, L, threads, min_time):
-    exe = Path(build) / "bench" / "bench_training"
-    flt = f"^BM_train_step/L:{L}/threads:{threads}/"
-    out = subprocess.run([str(exe), f"--benchmark_filter={flt}", "--benchmark_format=json", f"--benchmark_min_time={min_time}"],
-                         capture_output=True, text=True, check=True)
-    b = json.loads(out.stdout[out.stdout.index("{"):])["benchmarks"][0]
-    ms = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
-    return {"ms": ms, "tokens": b["tokens_per_s"], "gflops": b["GFLOP_per_s"], "mallocs": b["mallocs_per_step"],
+    b = peer_runs.ours(Path(build) / "bench" / "bench_training", f"^BM_train_step/L:{L}/threads:{threads}/", f"--benchmark_min_time={min_time}")
+    return {"ms": b["ms"], "tokens": b["tokens_per_s"], "gflops": b["GFLOP_per_s"], "mallocs": b["mallocs_per_step"],
             "rss": b["peak_rss_MB"], "iterations": b["iterations"]}
 
 
 def peer(impl, L, threads, malloc):
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env.update(PEER_ENV)
-    env["GLIBC_TUNABLES"] = MALLOC_TUNABLES[malloc]
-    # torch.set_num_threads does not reach OpenBLAS's own pool: pin both to the thread count being compared.
-    env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(threads)
-    cmd = ["/usr/bin/python3", str(ROOT / "tools" / "reference_transformer.py"), "bench-train", "--threads", str(threads),
-           "--lengths", str(L), "--batch", "64", "--impl", impl, "--runs", "10", "--budget-s", "8", "--warmup", "2"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if parts and parts[0] == "train":
-            return {"ms": float(parts[4]), "tokens": float(parts[5]), "gflops": float(parts[6]), "rss": float(parts[7])}
-    raise RuntimeError("no result line from the PyTorch bench:\n" + out)
+    parts = peer_runs.peer(["bench-train", "--threads", str(threads), "--lengths", str(L), "--batch", "64", "--impl", impl,
+                            "--runs", "10", "--budget-s", "8", "--warmup", "2"], threads, MALLOC_TUNABLES[malloc], "train")
+    return {"ms": float(parts[4]), "tokens": float(parts[5]), "gflops": float(parts[6]), "rss": float(parts[7])}
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=str(ROOT / "build" / "release"))
+    ap.add_argument("--build", default=str(peer_runs.ROOT / "build" / "release"))
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--lengths", default="81,324")
     ap.add_argument("--impls", default="reference,encoder", help="PyTorch forms: reference, encoder")
