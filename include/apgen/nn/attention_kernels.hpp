@@ -38,45 +38,32 @@ using scratch = scratch_buffer;
 
 namespace detail {
 
-// R queries x 2 vectors of keys; the query element is broadcast, the keys are read from the transposed block.
-template <std::size_t R>
+// R queries x NV vectors of keys (2, and 1 for an odd last vector); the query element is broadcast, the keys are
+// read from the transposed block.
+template <std::size_t R, std::size_t NV>
 inline void score_tile(const float* q, std::size_t ldq, const float* kt, std::size_t ldkt, std::size_t dh, float* s,
                        std::size_t lds) {
-  batch acc[R][2];
-  for (std::size_t r = 0; r < R; ++r) acc[r][0] = acc[r][1] = batch(0.0f);
+  batch acc[R][NV];
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t c = 0; c < NV; ++c) acc[r][c] = batch(0.0f);
   for (std::size_t t = 0; t < dh; ++t) {
-    const batch k0 = batch::load_aligned(kt + t * ldkt), k1 = batch::load_aligned(kt + t * ldkt + lanes);
+    batch k[NV];
+    for (std::size_t c = 0; c < NV; ++c) k[c] = batch::load_aligned(kt + t * ldkt + c * lanes);
     for (std::size_t r = 0; r < R; ++r) {
       const batch qv(q[r * ldq + t]);
-      acc[r][0] = simd::fmadd(qv, k0, acc[r][0]);
-      acc[r][1] = simd::fmadd(qv, k1, acc[r][1]);
+      for (std::size_t c = 0; c < NV; ++c) acc[r][c] = simd::fmadd(qv, k[c], acc[r][c]);
     }
   }
-  for (std::size_t r = 0; r < R; ++r) {
-    acc[r][0].store_unaligned(s + r * lds);
-    acc[r][1].store_unaligned(s + r * lds + lanes);
-  }
-}
-
-// The same for one vector of keys (the last, odd one).
-template <std::size_t R>
-inline void score_tile_1(const float* q, std::size_t ldq, const float* kt, std::size_t ldkt, std::size_t dh, float* s,
-                         std::size_t lds) {
-  batch acc[R];
-  for (std::size_t r = 0; r < R; ++r) acc[r] = batch(0.0f);
-  for (std::size_t t = 0; t < dh; ++t) {
-    const batch k0 = batch::load_aligned(kt + t * ldkt);
-    for (std::size_t r = 0; r < R; ++r) acc[r] = simd::fmadd(batch(q[r * ldq + t]), k0, acc[r]);
-  }
-  for (std::size_t r = 0; r < R; ++r) acc[r].store_unaligned(s + r * lds);
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t c = 0; c < NV; ++c) acc[r][c].store_unaligned(s + r * lds + c * lanes);
 }
 
 template <std::size_t R>
 inline void score_rows(const float* q, std::size_t ldq, const float* kt, std::size_t ldkt, std::size_t nkp, std::size_t dh,
                        float* s, std::size_t lds) {
   std::size_t j = 0;
-  for (; j + 2 * lanes <= nkp; j += 2 * lanes) score_tile<R>(q, ldq, kt + j, ldkt, dh, s + j, lds);
-  if (j < nkp) score_tile_1<R>(q, ldq, kt + j, ldkt, dh, s + j, lds);
+  for (; j + 2 * lanes <= nkp; j += 2 * lanes) score_tile<R, 2>(q, ldq, kt + j, ldkt, dh, s + j, lds);
+  if (j < nkp) score_tile<R, 1>(q, ldq, kt + j, ldkt, dh, s + j, lds);
 }
 
 // R probability rows x the DV vectors of a value row.
