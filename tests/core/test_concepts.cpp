@@ -10,14 +10,15 @@ struct no_heads {
   std::size_t vocab_size() const { return 3; }
   void predict(const apgen::canvas&, const apgen::step_context&, apgen::denoiser_output&) {}
 };
-auto row_fn = [](std::span<const apgen::token_id>, apgen::matrix_view<float>) {};
+// Only its type is used (in a concept check below).
+using row_fn_type = decltype([](std::span<const apgen::token_id>, apgen::matrix_view<float>) {});
 } // namespace
 
 // Denoisers.
 static_assert(apgen::denoiser<apgen::testing::hashed_model>);
 static_assert(apgen::denoiser<apgen::oracles::parity>);
 static_assert(apgen::denoiser<apgen::oracles::dyck>);
-static_assert(apgen::denoiser<apgen::callable_denoiser<decltype(row_fn)>>);
+static_assert(apgen::denoiser<apgen::callable_denoiser<row_fn_type>>);
 static_assert(!apgen::denoiser<int>);
 static_assert(!apgen::denoiser<no_heads>);
 // Schedules.

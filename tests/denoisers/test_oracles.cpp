@@ -123,7 +123,7 @@ TEST_CASE("dyck: every two-sided Dyck-2 word of length <= 4 is reachable") {
 }
 
 TEST_CASE("dyck: bad settings are rejected") {
-  CHECK_THROWS_AS(apgen::tasks::dyck::make_vocabulary(0), apgen::invalid_argument);
+  CHECK_THROWS_AS(static_cast<void>(apgen::tasks::dyck::make_vocabulary(0)), apgen::invalid_argument);
   const auto v = apgen::tasks::dyck::make_vocabulary(2);
   CHECK_THROWS_AS(apgen::oracles::dyck(v, {3, 8, 0.1, 0.3}), apgen::shape_mismatch);
   CHECK_THROWS_AS(apgen::oracles::dyck(v, {2, 8, 1.5, 0.3}), apgen::invalid_argument);
