@@ -79,15 +79,30 @@ private:
   std::vector<float> m_cos, m_sin;
 };
 
-/// Rotates one head vector in place ("rotate half" convention): for i < h = dim/2,
-/// (x_i, x_{i+h}) -> (x_i cos - x_{i+h} sin, x_{i+h} cos + x_i sin).
-inline void rope_apply(float* x, const float* c, const float* s, std::size_t dim) noexcept {
+/// Rotates `slices` consecutive head vectors of width dim, all at one position, in place ("rotate half"
+/// convention): for i < h = dim/2, (x_i, x_{i+h}) -> (x_i cos - x_{i+h} sin, x_{i+h} cos + x_i sin).
+inline void rope_apply(float* x, const float* c, const float* s, std::size_t dim, std::size_t slices = 1) noexcept {
+  using batch = xsimd::batch<float>;
+  constexpr std::size_t W = batch::size;
   const std::size_t h = dim / 2;
-  for (std::size_t i = 0; i < h; ++i) {
-    const float a = x[i], b = x[i + h];
-    x[i] = a * c[i] - b * s[i];
-    x[i + h] = b * c[i] + a * s[i];
+  std::size_t i = 0;
+  // One position's cos/sin serve every slice (all heads of q and k), so they are loaded once per vector.
+  for (; i + W <= h; i += W) {
+    const batch cv = batch::load_unaligned(c + i), sv = batch::load_unaligned(s + i);
+    for (std::size_t k = 0; k < slices; ++k) {
+      float* p = x + k * dim;
+      const batch a = batch::load_unaligned(p + i), b = batch::load_unaligned(p + i + h);
+      simd::fmadd(a, cv, -(b * sv)).store_unaligned(p + i);
+      simd::fmadd(b, cv, a * sv).store_unaligned(p + i + h);
+    }
   }
+  for (; i < h; ++i)
+    for (std::size_t k = 0; k < slices; ++k) {
+      float* p = x + k * dim;
+      const float a = p[i], b = p[i + h];
+      p[i] = a * c[i] - b * s[i];
+      p[i + h] = b * c[i] + a * s[i];
+    }
 }
 
 namespace detail {

@@ -18,6 +18,7 @@
 #include <apgen/nn/scratch_buffer.hpp>
 
 #include <Eigen/Core>
+#include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -47,7 +48,10 @@ public:
     index kc = k, mc = n, nc = 4096;
     Eigen::internal::computeProductBlockingSizes<float, float, 1>(kc, mc, nc);
     m_kc = std::max<index>(1, kc);
-    m_mc = std::max<index>(1, mc);
+    // Row blocks of at most max_block_rows weights rows: the output block a bias goes into (block_rows x the
+    // activation rows of one call) must still be in cache when the kernel accumulates onto it. Eigen's heuristic
+    // makes a 32,000-row head one block, whose 32 MB of logits went to memory and back between the two.
+    m_mc = std::clamp<index>(mc, 1, max_block_rows);
     m_nc = std::max<index>(traits::nr, nc / traits::nr * traits::nr);
     m_offsets.clear();
     std::size_t total = 0;
@@ -71,7 +75,27 @@ public:
 
   /// C (m x n, row stride ldc) += A (m x k, row stride lda) W^T.
   void accumulate(const float* a, index lda, float* c, index ldc, index m, packed_gemm_scratch& scratch) const {
-    if (m == 0 || m_n == 0 || m_k == 0) return;
+    run(a, lda, c, ldc, m, nullptr, true, scratch);
+  }
+
+  /// C = A W^T + bias, or C += A W^T + bias with `accumulate` (bias: n floats, added to every row). Each block of
+  /// C gets its bias just before the kernel's first pass over it, so the block is read from memory once.
+  void apply(const float* a, index lda, const float* bias, float* c, index ldc, index m, bool accumulate,
+             packed_gemm_scratch& scratch) const {
+    run(a, lda, c, ldc, m, bias, accumulate, scratch);
+  }
+
+  /// Largest row block of W, in weights rows: a whole number of the kernel's 48-row panels (at AVX-512).
+  static constexpr index max_block_rows = 8 * traits::mr;
+
+private:
+  void run(const float* a, index lda, float* c, index ldc, index m, const float* bias, bool accumulate, packed_gemm_scratch& scratch) const {
+    if (m == 0 || m_n == 0) return;
+    if (m_k == 0) { // no product: C is just the bias (or keeps its value)
+      if (bias) init_block(bias, c, ldc, m, 0, m_n, accumulate);
+      else if (!accumulate) init_block(nullptr, c, ldc, m, 0, m_n, false);
+      return;
+    }
     Eigen::internal::gemm_pack_rhs<float, index, rhs_mapper, traits::nr, Eigen::ColMajor> pack_rhs;
     Eigen::internal::gebp_kernel<float, float, index, res_mapper, traits::mr, traits::nr, false, false> gebp;
     const rhs_mapper rhs(a, lda);
@@ -86,13 +110,37 @@ public:
         pack_rhs(block_b, rhs.getSubMapper(k2, j2), kc, ncols);
         for (index i2 = 0, ib = 0; i2 < m_n; i2 += m_mc, ++ib) {
           const index mc = std::min(m_mc, m_n - i2);
+          if (k2 == 0 && (bias || !accumulate)) init_block(bias, c + j2 * ldc, ldc, ncols, i2, mc, accumulate);
           gebp(res.getSubMapper(i2, j2), m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], block_b, mc, kc, ncols, 1.0f);
         }
       }
     }
   }
 
-private:
+  /// Columns [c0, c0 + nc) of rows [0, rows) of C: set to the bias (or zero without one), or the bias added.
+  /// Vector code rather than std::copy: rows are short (128 floats at d = 128), and a memmove call per row cost
+  /// 4% of a forward.
+  static void init_block(const float* bias, float* c, index ldc, index rows, index c0, index nc, bool accumulate) {
+    using batch = xsimd::batch<float>;
+    constexpr index W = static_cast<index>(batch::size);
+    const index body = nc - nc % W;
+    const float* b = bias ? bias + c0 : nullptr;
+    for (index r = 0; r < rows; ++r) {
+      float* row = c + r * ldc + c0;
+      index j = 0;
+      if (accumulate) {
+        for (; j < body; j += W) (batch::load_unaligned(row + j) + batch::load_unaligned(b + j)).store_unaligned(row + j);
+        for (; j < nc; ++j) row[j] += b[j];
+      } else if (b) {
+        for (; j < body; j += W) batch::load_unaligned(b + j).store_unaligned(row + j);
+        for (; j < nc; ++j) row[j] = b[j];
+      } else {
+        for (; j < body; j += W) batch(0.0f).store_unaligned(row + j);
+        for (; j < nc; ++j) row[j] = 0.0f;
+      }
+    }
+  }
+
   index m_n = 0, m_k = 0, m_kc = 1, m_mc = 1, m_nc = traits::nr;
   std::vector<std::size_t> m_offsets; ///< block (k-slice kb, row block ib) at m_offsets[kb * row_blocks + ib]
   std::vector<float, Eigen::aligned_allocator<float>> m_data;

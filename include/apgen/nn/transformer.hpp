@@ -129,6 +129,27 @@ private:
     if (m_scores.size() < threads) m_scores.resize(threads);
     if (m_scratch.size() < threads) m_scratch.resize(threads);
     if (m_attention_scratch.size() < threads) m_attention_scratch.resize(threads);
+    if (m_blocks.size() < threads) m_blocks.resize(threads);
+    const auto rows = static_cast<Eigen::Index>(block_rows()), d = static_cast<Eigen::Index>(m_w.config.d_model),
+               ff = static_cast<Eigen::Index>(m_w.config.d_ff);
+    for (auto& b : m_blocks) {
+      grow(b.a, rows, d);
+      grow(b.u, rows, ff);
+      if (m_w.config.act == activation::swiglu) grow(b.g, rows, ff);
+    }
+  }
+  /// A thread's activations for one block of rows between a norm and the product that reads it (and the MLP's
+  /// hidden layer): block-sized and reused block after block, so they stay in L2. Workspace-wide matrices put each
+  /// block at a new address, and the products' first stores went out to memory.
+  struct block_buffers {
+    matrix a, u, g;
+  };
+  block_buffers& thread_block() {
+#if APGEN_HAS_OPENMP
+    return m_blocks[static_cast<std::size_t>(omp_get_thread_num())];
+#else
+    return m_blocks[0];
+#endif
   }
 
   /// A run of positions of one row to encode this step: positions [start, length) of row `row`, stored in the
@@ -170,14 +191,12 @@ private:
     if (m_position.size() < m_rows) m_position.resize(m_rows);
     for (const auto& s : m_segments)
       for (std::size_t i = s.start; i < s.length; ++i) m_position[s.packed + i - s.start] = i;
-    const auto d = static_cast<Eigen::Index>(m_w.config.d_model), ff = static_cast<Eigen::Index>(m_w.config.d_ff);
+    const auto d = static_cast<Eigen::Index>(m_w.config.d_model);
     const auto T = static_cast<Eigen::Index>(m_rows);
     grow(m_h, T, d);
     grow(m_a, T, d);
     grow(m_qkv, T, 3 * d);
     grow(m_att, T, d);
-    grow(m_u, T, ff);
-    if (m_w.config.act == activation::swiglu) grow(m_g, T, ff);
   }
 
   // Buffers only grow: a step never allocates once the largest batch has been seen.
@@ -210,19 +229,14 @@ private:
   void linear(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t n_rows, bool accumulate = false) {
     detail::for_row_chunks(n_rows, 16, [&](std::size_t r0, std::size_t r1) { linear_rows(x, w, b, y, r0, r1, accumulate); });
   }
-  /// linear() on rows [r0, r1), on the calling thread, a cache-sized block of rows at a time: the bias goes into a
-  /// block just before the product accumulates onto it, so the block is still in cache (a layer's whole output,
-  /// megabytes at batch 64, would go to memory and back between the two).
+  /// linear() on rows [r0, r1), on the calling thread, a cache-sized block of rows at a time (the packed product
+  /// adds the bias block by block, while each block is in cache).
   template <class X, class Y>
   void linear_rows(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t r0, std::size_t r1, bool accumulate) {
     for (std::size_t b0 = r0; b0 < r1; b0 += block_rows()) {
       const auto n = static_cast<Eigen::Index>(std::min(r1, b0 + block_rows()) - b0), o = static_cast<Eigen::Index>(b0);
       auto yb = y.middleRows(o, n);
-      if (accumulate)
-        yb.rowwise() += b;
-      else
-        yb.rowwise() = b;
-      w.accumulate(x.middleRows(o, n).data(), x.outerStride(), yb.data(), yb.outerStride(), n, scratch());
+      w.apply(x.middleRows(o, n).data(), x.outerStride(), b.data(), yb.data(), yb.outerStride(), n, accumulate, scratch());
     }
   }
   /// Rows per block: 256 measured best of 128, 256 and 512 on the three reference shapes (fewer starve the
@@ -268,19 +282,20 @@ private:
     const auto& L = m_w.layers[l];
     const auto& P = m_packed[l];
     const std::size_t d = cfg.d_model, dh = cfg.head_dim(), H = cfg.n_heads;
-    norm(m_h, m_a, L.norm1_w, L.norm1_b);
-    // The QKV product, then rotary embeddings on q and k at each token's position in its row, on the same rows while
-    // they are still in cache (and on every thread: done serially, the rotations cost ~4% of a 2-thread forward).
-    auto a = top(m_a);
-    auto qkv = top(m_qkv);
+    // Norm, QKV product, then rotary embeddings on q and k at each token's position in its row, a block of rows at
+    // a time on every thread, so each step finds the block in cache.
     detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) {
       for (std::size_t b0 = r0; b0 < r1; b0 += block_rows()) {
         const std::size_t b1 = std::min(r1, b0 + block_rows());
-        linear_rows(a, P.qkv, L.qkv_b, qkv, b0, b1, false);
+        const auto n = static_cast<Eigen::Index>(b1 - b0), o = static_cast<Eigen::Index>(b0);
+        auto a = thread_block().a.topRows(n);
+        layer_norm_rows(m_h.middleRows(o, n), a, L.norm1_w, L.norm1_b, cfg.norm_eps);
+        auto qkv = m_qkv.middleRows(o, n);
+        linear_rows(a, P.qkv, L.qkv_b, qkv, 0, b1 - b0, false);
         for (std::size_t r = b0; r < b1; ++r) {
           float* row = m_qkv.row(static_cast<Eigen::Index>(r)).data();
           const std::size_t p = m_position[r];
-          for (std::size_t h = 0; h < 2 * H; ++h) rope_apply(row + h * dh, m_rope.cos_row(p), m_rope.sin_row(p), dh);
+          rope_apply(row, m_rope.cos_row(p), m_rope.sin_row(p), dh, 2 * H); // q's heads, then k's
         }
       }
     });
@@ -304,16 +319,19 @@ private:
   /// h += MLP(LayerNorm2(h)) on rows [r0, r1), on the calling thread.
   void mlp_rows(const layer_weights& L, const packed_layer& P, std::size_t r0, std::size_t r1) {
     const auto o = static_cast<Eigen::Index>(r0), n = static_cast<Eigen::Index>(r1 - r0);
-    auto a = m_a.middleRows(o, n);
-    layer_norm_rows(m_h.middleRows(o, n), a, L.norm2_w, L.norm2_b, m_w.config.norm_eps);
-    linear_rows(m_a, P.up, L.up_b, m_u, r0, r1, false);
+    auto& blk = thread_block();
+    auto a = blk.a.topRows(n), u = blk.u.topRows(n);
+    auto h = m_h.middleRows(o, n);
+    layer_norm_rows(h, a, L.norm2_w, L.norm2_b, m_w.config.norm_eps);
+    linear_rows(a, P.up, L.up_b, u, 0, r1 - r0, false);
     if (m_w.config.act == activation::gelu) {
-      gelu_in_place(m_u.middleRows(o, n));
+      gelu_in_place(u);
     } else {
-      linear_rows(m_a, P.gate, L.gate_b, m_g, r0, r1, false);
-      swiglu_in_place(m_g.middleRows(o, n), m_u.middleRows(o, n));
+      auto g = blk.g.topRows(n);
+      linear_rows(a, P.gate, L.gate_b, g, 0, r1 - r0, false);
+      swiglu_in_place(g, u);
     }
-    linear_rows(m_u, P.down, L.down_b, m_h, r0, r1, true);
+    linear_rows(u, P.down, L.down_b, h, 0, r1 - r0, true);
   }
 
   void attention(std::size_t l, bool cached) {
@@ -499,7 +517,8 @@ private:
   std::vector<run> m_runs;
   std::size_t m_rows = 0;
   std::vector<std::size_t> m_position; // packed row -> its token's position in its canvas row
-  matrix m_h, m_a, m_qkv, m_att, m_u, m_g, m_zw, m_logits;
+  matrix m_h, m_a, m_qkv, m_att, m_zw, m_logits;
+  std::vector<block_buffers> m_blocks; // per thread
   std::vector<matrix> m_scores;
   std::vector<attention_kernels::scratch> m_attention_scratch; // per thread
   std::vector<packed_gemm_scratch> m_scratch; // per thread
