@@ -36,3 +36,39 @@ TEST_CASE("packed weights: C += A W^T matches a double-precision product") {
     CHECK(c.rightCols(2) == before.rightCols(2)); // the padding columns are not touched
   }
 }
+
+TEST_CASE("packed weights: C = A W^T + b and C += A W^T + b add the bias once, in every row block") {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Index block = apgen::nn::packed_weight::max_block_rows;
+  struct shape {
+    Eigen::Index m, n, k;
+  };
+  // Widths below, at and past one row block (and several blocks), depths of 0 (bias only) and several k-slices.
+  for (const shape sh : {shape{1, 1, 1}, shape{7, 5, 0}, shape{9, block, 31}, shape{33, block + 1, 64}, shape{300, 3 * block + 17, 1100}}) {
+    const Eigen::Index m = sh.m, n = sh.n, k = sh.k;
+    matrix a(m, k + 1), w(n, k + 1), c(m, n + 3);
+    Eigen::RowVectorXf bias(n);
+    for (auto* x : {&a, &w, &c})
+      for (Eigen::Index i = 0; i < x->size(); ++i) x->data()[i] = nd(rng);
+    for (Eigen::Index i = 0; i < n; ++i) bias[i] = nd(rng);
+    const Eigen::MatrixXd product = a.leftCols(k).cast<double>() * w.leftCols(k).cast<double>().transpose();
+    const Eigen::MatrixXd with_bias = product.rowwise() + bias.cast<double>();
+    apgen::nn::packed_weight p;
+    p.pack(w.data(), w.outerStride(), n, k);
+    apgen::nn::packed_gemm_scratch scratch;
+    const double tol = 1e-4 * std::sqrt(static_cast<double>(k + 1)) * 4;
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    const matrix before = c;
+    p.apply(a.data(), a.outerStride(), bias.data(), c.data(), c.outerStride(), m, true, scratch);
+    CHECK((c.leftCols(n).cast<double>() - before.leftCols(n).cast<double>() - with_bias).cwiseAbs().maxCoeff() < tol);
+    p.apply(a.data(), a.outerStride(), bias.data(), c.data(), c.outerStride(), m, false, scratch);
+    CHECK((c.leftCols(n).cast<double>() - with_bias).cwiseAbs().maxCoeff() < tol);
+    p.apply(a.data(), a.outerStride(), nullptr, c.data(), c.outerStride(), m, false, scratch); // no bias: C = A W^T
+    CHECK((c.leftCols(n).cast<double>() - product).cwiseAbs().maxCoeff() < tol);
+    CHECK(c.rightCols(3) == before.rightCols(3));
+  }
+}

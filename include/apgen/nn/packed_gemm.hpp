@@ -45,6 +45,9 @@ public:
   void pack(const float* w, index ldw, index n, index k) {
     m_n = n;
     m_k = k;
+    m_offsets.clear();
+    m_data.clear();
+    if (n == 0 || k == 0) return; // nothing to pack (Eigen's blocking heuristic divides by the depth)
     index kc = k, mc = n, nc = 4096;
     Eigen::internal::computeProductBlockingSizes<float, float, 1>(kc, mc, nc);
     m_kc = std::max<index>(1, kc);
@@ -53,7 +56,6 @@ public:
     // makes a 32,000-row head one block, whose 32 MB of logits went to memory and back between the two.
     m_mc = std::clamp<index>(mc, 1, max_block_rows);
     m_nc = std::max<index>(traits::nr, nc / traits::nr * traits::nr);
-    m_offsets.clear();
     std::size_t total = 0;
     for (index k2 = 0; k2 < k; k2 += m_kc)
       for (index i2 = 0; i2 < n; i2 += m_mc) {
