@@ -69,6 +69,31 @@ TEST_CASE("a row's scores do not depend on the other rows of the batch") {
   }
 }
 
+TEST_CASE("a large ragged batch, layer by layer in groups of rows, gives each row what it gets alone") {
+  // Enough tokens (~3,000) for several groups of block_rows() packed rows per thread: the forward then takes each
+  // group through a whole layer at once, while a row alone goes step by step over all its rows.
+  const auto v = make_vocab(10);
+  for (const bool causal : {false, true}) {
+    CAPTURE(causal);
+    apgen::nn::transformer m(apgen::nn::transformer_weights::random(small_config(v.size(), causal), 5, 0.2f));
+    std::mt19937 rng(11);
+    const std::size_t rows = 40;
+    apgen::canvas batch(v, rows, 200);
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::vector<apgen::token_id> t(1 + (r * 37) % 150);
+      for (auto& x : t) x = static_cast<apgen::token_id>(rng() % v.size());
+      batch.assign(r, t);
+    }
+    const auto together = logits_of(m, batch);
+    for (std::size_t r = 0; r < rows; r += 3) {
+      apgen::nn::transformer alone_model(m.weights());
+      apgen::canvas alone(v, 1, 200);
+      alone.assign(0, batch.row(r));
+      check_close(logits_of(alone_model, alone)[0], together[r], 1e-5f);
+    }
+  }
+}
+
 TEST_CASE("SUBS: MASK is never predicted and decoded positions are pinned") {
   const auto v = make_vocab(6);
   auto cfg = small_config(v.size(), false);

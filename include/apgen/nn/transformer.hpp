@@ -144,11 +144,12 @@ private:
   struct block_buffers {
     matrix a, u, g;
   };
-  block_buffers& thread_block() {
+  block_buffers& thread_block() { return m_blocks[thread_index()]; }
+  static std::size_t thread_index() {
 #if APGEN_HAS_OPENMP
-    return m_blocks[static_cast<std::size_t>(omp_get_thread_num())];
+    return static_cast<std::size_t>(omp_get_thread_num());
 #else
-    return m_blocks[0];
+    return 0;
 #endif
   }
 
@@ -156,6 +157,11 @@ private:
   /// workspace at rows [packed, packed + length - start).
   struct segment {
     std::size_t row, start, length, packed;
+  };
+  /// Segments [first_segment, last_segment), whose packed rows are [begin, end). Attention never crosses a
+  /// segment, so a group can go through a whole layer on its own.
+  struct row_group {
+    std::size_t first_segment, last_segment, begin, end;
   };
   struct row_cache {
     std::vector<token_id> tokens;   // tokens the cache was built from
@@ -188,6 +194,20 @@ private:
       packed += row.size() - start;
     }
     m_rows = packed;
+    // Consecutive segments in groups of at most block_rows() packed rows (a longer segment is a group alone).
+    m_groups.clear();
+    for (std::size_t si = 0; si < m_segments.size();) {
+      row_group g{si, si, m_segments[si].packed, m_segments[si].packed};
+      while (g.last_segment < m_segments.size()) {
+        const auto& s = m_segments[g.last_segment];
+        const std::size_t n = s.length - s.start;
+        if (g.last_segment > g.first_segment && g.end - g.begin + n > block_rows()) break;
+        g.end += n;
+        ++g.last_segment;
+      }
+      m_groups.push_back(g);
+      si = g.last_segment;
+    }
     if (m_position.size() < m_rows) m_position.resize(m_rows);
     for (const auto& s : m_segments)
       for (std::size_t i = s.start; i < s.length; ++i) m_position[s.packed + i - s.start] = i;
@@ -243,13 +263,7 @@ private:
   /// kernel of columns, more spill a d_ff-wide block out of L2).
   static constexpr std::size_t block_rows() { return 256; }
   /// This thread's scratch for packed activations.
-  packed_gemm_scratch& scratch() {
-#if APGEN_HAS_OPENMP
-    return m_scratch[static_cast<std::size_t>(omp_get_thread_num())];
-#else
-    return m_scratch[0];
-#endif
-  }
+  packed_gemm_scratch& scratch() { return m_scratch[thread_index()]; }
   /// Packs every weight matrix the forward multiplies by (once per set of weights: see nn/packed_gemm.hpp).
   void ensure_packed() {
     if (!m_packed_stale) return;
@@ -278,46 +292,80 @@ private:
   }
 
   void layer(std::size_t l, bool cached) {
-    const auto& cfg = m_w.config;
     const auto& L = m_w.layers[l];
     const auto& P = m_packed[l];
-    const std::size_t d = cfg.d_model, dh = cfg.head_dim(), H = cfg.n_heads;
-    // Norm, QKV product, then rotary embeddings on q and k at each token's position in its row, a block of rows at
-    // a time on every thread, so each step finds the block in cache.
-    detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t b0 = r0; b0 < r1; b0 += block_rows()) {
-        const std::size_t b1 = std::min(r1, b0 + block_rows());
-        const auto n = static_cast<Eigen::Index>(b1 - b0), o = static_cast<Eigen::Index>(b0);
-        auto a = thread_block().a.topRows(n);
-        layer_norm_rows(m_h.middleRows(o, n), a, L.norm1_w, L.norm1_b, cfg.norm_eps);
-        auto qkv = m_qkv.middleRows(o, n);
-        linear_rows(a, P.qkv, L.qkv_b, qkv, 0, b1 - b0, false);
-        for (std::size_t r = b0; r < b1; ++r) {
-          float* row = m_qkv.row(static_cast<Eigen::Index>(r)).data();
-          const std::size_t p = m_position[r];
-          rope_apply(row, m_rope.cos_row(p), m_rope.sin_row(p), dh, 2 * H); // q's heads, then k's
-        }
-      }
-    });
+    const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
+    if (m_groups.size() >= 2 * threads) {
+      // Enough groups of whole rows to share out: each thread takes a group through the whole layer, so the
+      // group's q/k/v, attention output and residual rows are still in cache at every step.
+      std::atomic<std::size_t> next{0};
+      apgen::detail::run_team(threads, [&](std::size_t, std::size_t) {
+        for (std::size_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < m_groups.size();) layer_group(l, cached, m_groups[g]);
+      });
+      return;
+    }
+    // Few long rows: each step of the layer over all rows, split across threads within the step.
+    detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) { qkv_rows(L, P, r0, r1); });
     if (cached)
-      for (const auto& s : m_segments) {
-        auto& rc = m_cache[s.row];
-        const auto n = static_cast<Eigen::Index>(s.length - s.start);
-        rc.k[l].middleRows(static_cast<Eigen::Index>(s.start), n) = m_qkv.block(static_cast<Eigen::Index>(s.packed), static_cast<Eigen::Index>(d), n, static_cast<Eigen::Index>(d));
-        rc.v[l].middleRows(static_cast<Eigen::Index>(s.start), n) = m_qkv.block(static_cast<Eigen::Index>(s.packed), static_cast<Eigen::Index>(2 * d), n, static_cast<Eigen::Index>(d));
-      }
+      for (std::size_t si = 0; si < m_segments.size(); ++si) cache_keys_values(l, si);
     attention(l, cached);
     auto h = top(m_h);
     linear(top(m_att), P.out, L.out_b, h, m_rows, true);
-    // The MLP, a block of rows at a time from the norm to the down-projection: the block's d_ff activations stay
-    // in cache instead of making three trips through memory.
-    detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) {
-      for (std::size_t b0 = r0; b0 < r1; b0 += block_rows()) mlp_rows(L, P, b0, std::min(r1, b0 + block_rows()));
-    });
+    detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) { mlp_rows(L, P, r0, r1); });
   }
 
-  /// h += MLP(LayerNorm2(h)) on rows [r0, r1), on the calling thread.
+  /// The whole layer for one group of rows, on the calling thread.
+  void layer_group(std::size_t l, bool cached, const row_group& g) {
+    const auto& L = m_w.layers[l];
+    const auto& P = m_packed[l];
+    qkv_rows(L, P, g.begin, g.end);
+    if (cached)
+      for (std::size_t si = g.first_segment; si < g.last_segment; ++si) cache_keys_values(l, si);
+    auto& S = m_scores[thread_index()];
+    auto& work = m_attention_scratch[thread_index()];
+    for (std::size_t si = g.first_segment; si < g.last_segment; ++si)
+      for (std::size_t h = 0; h < m_w.config.n_heads; ++h) attention_head(l, cached, si, h, S, work);
+    auto hid = top(m_h);
+    linear_rows(top(m_att), P.out, L.out_b, hid, g.begin, g.end, true);
+    mlp_rows(L, P, g.begin, g.end);
+  }
+
+  /// Norm, QKV product, then rotary embeddings on q and k at each token's position in its row, over rows
+  /// [r0, r1) on the calling thread, a block of rows at a time so each step finds the block in cache.
+  void qkv_rows(const layer_weights& L, const packed_layer& P, std::size_t r0, std::size_t r1) {
+    const auto& cfg = m_w.config;
+    const std::size_t dh = cfg.head_dim(), H = cfg.n_heads;
+    for (std::size_t b0 = r0; b0 < r1; b0 += block_rows()) {
+      const std::size_t b1 = std::min(r1, b0 + block_rows());
+      const auto n = static_cast<Eigen::Index>(b1 - b0), o = static_cast<Eigen::Index>(b0);
+      auto a = thread_block().a.topRows(n);
+      layer_norm_rows(m_h.middleRows(o, n), a, L.norm1_w, L.norm1_b, cfg.norm_eps);
+      auto qkv = m_qkv.middleRows(o, n);
+      linear_rows(a, P.qkv, L.qkv_b, qkv, 0, b1 - b0, false);
+      for (std::size_t r = b0; r < b1; ++r) {
+        float* row = m_qkv.row(static_cast<Eigen::Index>(r)).data();
+        const std::size_t p = m_position[r];
+        rope_apply(row, m_rope.cos_row(p), m_rope.sin_row(p), dh, 2 * H); // q's heads, then k's
+      }
+    }
+  }
+
+  /// Copies segment si's new keys and values of layer l into its row's cache.
+  void cache_keys_values(std::size_t l, std::size_t si) {
+    const auto& s = m_segments[si];
+    const auto d = static_cast<Eigen::Index>(m_w.config.d_model);
+    auto& rc = m_cache[s.row];
+    const auto n = static_cast<Eigen::Index>(s.length - s.start), p = static_cast<Eigen::Index>(s.packed);
+    rc.k[l].middleRows(static_cast<Eigen::Index>(s.start), n) = m_qkv.block(p, d, n, d);
+    rc.v[l].middleRows(static_cast<Eigen::Index>(s.start), n) = m_qkv.block(p, 2 * d, n, d);
+  }
+
+  /// h += MLP(LayerNorm2(h)) on rows [r0, r1), on the calling thread, a block of rows at a time from the norm to
+  /// the down-projection: the block's d_ff activations stay in cache instead of making three trips through memory.
   void mlp_rows(const layer_weights& L, const packed_layer& P, std::size_t r0, std::size_t r1) {
+    for (std::size_t b0 = r0; b0 < r1; b0 += block_rows()) mlp_block(L, P, b0, std::min(r1, b0 + block_rows()));
+  }
+  void mlp_block(const layer_weights& L, const packed_layer& P, std::size_t r0, std::size_t r1) {
     const auto o = static_cast<Eigen::Index>(r0), n = static_cast<Eigen::Index>(r1 - r0);
     auto& blk = thread_block();
     auto a = blk.a.topRows(n), u = blk.u.topRows(n);
@@ -334,77 +382,80 @@ private:
     linear_rows(u, P.down, L.down_b, h, 0, r1 - r0, true);
   }
 
+  /// Attention of layer l over every (segment, head), spread over the threads.
   void attention(std::size_t l, bool cached) {
-    const auto& cfg = m_w.config;
-    const auto d = static_cast<Eigen::Index>(cfg.d_model), dh = static_cast<Eigen::Index>(cfg.head_dim());
-    const std::size_t H = cfg.n_heads;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-    const std::size_t jobs = m_segments.size() * H;
-    const bool fast = attention_kernels::supports(static_cast<std::size_t>(dh));
-    auto body = [&](std::size_t job, matrix& S, attention_kernels::scratch& kernel_scratch) {
-      const auto& s = m_segments[job / H];
-      const auto h = static_cast<Eigen::Index>(job % H);
-      const auto nq = static_cast<Eigen::Index>(s.length - s.start), nk = static_cast<Eigen::Index>(s.length);
-      if (nq == 0) return;
-      const auto p = static_cast<Eigen::Index>(s.packed);
-      using cmap = Eigen::Map<const matrix, 0, Eigen::OuterStride<>>;
-      const cmap Q(m_qkv.data() + p * 3 * d + h * dh, nq, dh, Eigen::OuterStride<>(3 * d));
-      const float* kp = cached ? m_cache[s.row].k[l].data() + h * dh : m_qkv.data() + p * 3 * d + d + h * dh;
-      const float* vp = cached ? m_cache[s.row].v[l].data() + h * dh : m_qkv.data() + p * 3 * d + 2 * d + h * dh;
-      const Eigen::Index kv_stride = cached ? d : 3 * d;
-      const cmap K(kp, nk, dh, Eigen::OuterStride<>(kv_stride));
-      const cmap V(vp, nk, dh, Eigen::OuterStride<>(kv_stride));
-      // Queries go in blocks; each block multiplies only against the keys some query of it may see. Without a
-      // window that is one block over every key (the plain dense product); with a window of w the keys of a
-      // block of b queries are at most b + 2w, so long rows cost O(L * w).
-      const auto start = static_cast<Eigen::Index>(s.start);
-      const auto w = static_cast<Eigen::Index>(cfg.attention_window);
-      const bool banded = w > 0 && w < nk;
-      const Eigen::Index block = banded ? std::min<Eigen::Index>(nq, 64) : nq;
-      const float neg_inf = -std::numeric_limits<float>::infinity();
-      for (Eigen::Index q0 = 0; q0 < nq; q0 += block) {
-        const Eigen::Index bq = std::min(block, nq - q0);
-        const Eigen::Index first = start + q0, last = first + bq - 1; // in-row indices of the block's queries
-        const Eigen::Index k_lo = banded ? std::max<Eigen::Index>(0, first - w) : 0;
-        Eigen::Index k_hi = cfg.causal ? last + 1 : nk;
-        if (banded) k_hi = std::min(k_hi, last + w + 1);
-        const Eigen::Index nkb = k_hi - k_lo;
-        // A tight view of the scratch: its layout, and so the product's rounding, depends only on the shape, not on
-        // how large earlier rows made the scratch (same input, same scores, bit for bit). The vector kernels'
-        // rows are padded to whole vectors.
-        const Eigen::Index lds = fast ? static_cast<Eigen::Index>(attention_kernels::padded_keys(static_cast<std::size_t>(nkb))) : nkb;
-        if (S.size() < bq * lds) S.resize(bq * lds, 1);
-        Eigen::Map<matrix, 0, Eigen::OuterStride<>> sc(S.data(), bq, nkb, Eigen::OuterStride<>(lds));
-        if (fast) // 1/sqrt(dh) goes in the softmax
-          attention_kernels::scores(Q.row(q0).data(), static_cast<std::size_t>(3 * d), K.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
-                                    static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), S.data(),
-                                    static_cast<std::size_t>(lds), kernel_scratch);
-        else
-          sc.noalias() = Q.middleRows(q0, bq) * K.middleRows(k_lo, nkb).transpose();
-        if (cfg.causal || banded) {
-          for (Eigen::Index i = 0; i < bq; ++i) {
-            const Eigen::Index at = first + i;
-            const Eigen::Index lo = banded ? std::max(k_lo, at - w) : k_lo;
-            const Eigen::Index hi = std::min(k_hi, cfg.causal ? at + 1 : (banded ? at + w + 1 : k_hi));
-            if (lo > k_lo) sc.row(i).head(lo - k_lo).setConstant(neg_inf);
-            if (hi < k_hi) sc.row(i).tail(k_hi - hi).setConstant(neg_inf);
-          }
-        }
-        softmax_rows(sc, scale);
-        Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + (p + q0) * d + h * dh, bq, dh, Eigen::OuterStride<>(d));
-        if (fast)
-          attention_kernels::values(S.data(), static_cast<std::size_t>(lds), V.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
-                                    static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), O.data(),
-                                    static_cast<std::size_t>(d));
-        else
-          O.noalias() = sc * V.middleRows(k_lo, nkb);
-      }
-    };
+    const std::size_t H = m_w.config.n_heads, jobs = m_segments.size() * H;
     // (row, head) jobs one at a time from a shared counter: rows differ in length, so the cost of a job varies.
     std::atomic<std::size_t> next{0};
     apgen::detail::run_team(std::min(jobs, static_cast<std::size_t>(apgen::detail::available_threads())), [&](std::size_t t, std::size_t) {
-      for (std::size_t j; (j = next.fetch_add(1, std::memory_order_relaxed)) < jobs;) body(j, m_scores[t], m_attention_scratch[t]);
+      for (std::size_t j; (j = next.fetch_add(1, std::memory_order_relaxed)) < jobs;)
+        attention_head(l, cached, j / H, j % H, m_scores[t], m_attention_scratch[t]);
     });
+  }
+
+  /// One head of layer l's attention for segment si: softmax(Q K^T / sqrt(dh)) V into the head's columns of m_att.
+  void attention_head(std::size_t l, bool cached, std::size_t si, std::size_t head, matrix& S, attention_kernels::scratch& kernel_scratch) {
+    const auto& cfg = m_w.config;
+    const auto d = static_cast<Eigen::Index>(cfg.d_model), dh = static_cast<Eigen::Index>(cfg.head_dim());
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    const bool fast = attention_kernels::supports(static_cast<std::size_t>(dh));
+    const auto& s = m_segments[si];
+    const auto h = static_cast<Eigen::Index>(head);
+    const auto nq = static_cast<Eigen::Index>(s.length - s.start), nk = static_cast<Eigen::Index>(s.length);
+    if (nq == 0) return;
+    const auto p = static_cast<Eigen::Index>(s.packed);
+    using cmap = Eigen::Map<const matrix, 0, Eigen::OuterStride<>>;
+    const cmap Q(m_qkv.data() + p * 3 * d + h * dh, nq, dh, Eigen::OuterStride<>(3 * d));
+    const float* kp = cached ? m_cache[s.row].k[l].data() + h * dh : m_qkv.data() + p * 3 * d + d + h * dh;
+    const float* vp = cached ? m_cache[s.row].v[l].data() + h * dh : m_qkv.data() + p * 3 * d + 2 * d + h * dh;
+    const Eigen::Index kv_stride = cached ? d : 3 * d;
+    const cmap K(kp, nk, dh, Eigen::OuterStride<>(kv_stride));
+    const cmap V(vp, nk, dh, Eigen::OuterStride<>(kv_stride));
+    // Queries go in blocks; each block multiplies only against the keys some query of it may see. Without a
+    // window that is one block over every key (the plain dense product); with a window of w the keys of a
+    // block of b queries are at most b + 2w, so long rows cost O(L * w).
+    const auto start = static_cast<Eigen::Index>(s.start);
+    const auto w = static_cast<Eigen::Index>(cfg.attention_window);
+    const bool banded = w > 0 && w < nk;
+    const Eigen::Index block = banded ? std::min<Eigen::Index>(nq, 64) : nq;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (Eigen::Index q0 = 0; q0 < nq; q0 += block) {
+      const Eigen::Index bq = std::min(block, nq - q0);
+      const Eigen::Index first = start + q0, last = first + bq - 1; // in-row indices of the block's queries
+      const Eigen::Index k_lo = banded ? std::max<Eigen::Index>(0, first - w) : 0;
+      Eigen::Index k_hi = cfg.causal ? last + 1 : nk;
+      if (banded) k_hi = std::min(k_hi, last + w + 1);
+      const Eigen::Index nkb = k_hi - k_lo;
+      // A tight view of the scratch: its layout, and so the product's rounding, depends only on the shape, not on
+      // how large earlier rows made the scratch (same input, same scores, bit for bit). The vector kernels'
+      // rows are padded to whole vectors.
+      const Eigen::Index lds = fast ? static_cast<Eigen::Index>(attention_kernels::padded_keys(static_cast<std::size_t>(nkb))) : nkb;
+      if (S.size() < bq * lds) S.resize(bq * lds, 1);
+      Eigen::Map<matrix, 0, Eigen::OuterStride<>> sc(S.data(), bq, nkb, Eigen::OuterStride<>(lds));
+      if (fast) // 1/sqrt(dh) goes in the softmax
+        attention_kernels::scores(Q.row(q0).data(), static_cast<std::size_t>(3 * d), K.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
+                                  static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), S.data(),
+                                  static_cast<std::size_t>(lds), kernel_scratch);
+      else
+        sc.noalias() = Q.middleRows(q0, bq) * K.middleRows(k_lo, nkb).transpose();
+      if (cfg.causal || banded) {
+        for (Eigen::Index i = 0; i < bq; ++i) {
+          const Eigen::Index at = first + i;
+          const Eigen::Index lo = banded ? std::max(k_lo, at - w) : k_lo;
+          const Eigen::Index hi = std::min(k_hi, cfg.causal ? at + 1 : (banded ? at + w + 1 : k_hi));
+          if (lo > k_lo) sc.row(i).head(lo - k_lo).setConstant(neg_inf);
+          if (hi < k_hi) sc.row(i).tail(k_hi - hi).setConstant(neg_inf);
+        }
+      }
+      softmax_rows(sc, scale);
+      Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + (p + q0) * d + h * dh, bq, dh, Eigen::OuterStride<>(d));
+      if (fast)
+        attention_kernels::values(S.data(), static_cast<std::size_t>(lds), V.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
+                                  static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), O.data(),
+                                  static_cast<std::size_t>(d));
+      else
+        O.noalias() = sc * V.middleRows(k_lo, nkb);
+    }
   }
 
   void final_norm(bool cached) {
@@ -510,6 +561,7 @@ private:
   transformer_options m_opt;
   rope_table m_rope;
   std::vector<segment> m_segments;
+  std::vector<row_group> m_groups;
   std::vector<row_cache> m_cache;
   struct run {
     std::size_t segment, begin, end;
