@@ -72,3 +72,35 @@ TEST_CASE("packed weights: C = A W^T + b and C += A W^T + b add the bias once, i
     CHECK(c.rightCols(3) == before.rightCols(3));
   }
 }
+
+TEST_CASE("packed weights: the streamed form C = A W^T + b matches, at any destination alignment") {
+  std::mt19937 rng(14);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Index block = apgen::nn::packed_weight::max_block_rows;
+  struct shape {
+    Eigen::Index m, n, k, pad;
+  };
+  // More activation rows than one packed chunk, several row blocks, several k-slices, a zero depth, and row
+  // strides that leave the rows unaligned for streaming stores.
+  for (const shape sh : {shape{1, 1, 1, 0}, shape{3, 17, 0, 1}, shape{40, block + 5, 64, 3}, shape{600, 2 * block + 33, 1100, 0},
+                         shape{7, 3 * block, 96, 16}}) {
+    const Eigen::Index m = sh.m, n = sh.n, k = sh.k;
+    matrix a(m, k + 1), w(n, k + 2), c(m, n + sh.pad);
+    Eigen::RowVectorXf bias(n);
+    for (auto* x : {&a, &w, &c})
+      for (Eigen::Index i = 0; i < x->size(); ++i) x->data()[i] = nd(rng);
+    for (Eigen::Index i = 0; i < n; ++i) bias[i] = nd(rng);
+    const Eigen::MatrixXd expect = (a.leftCols(k).cast<double>() * w.leftCols(k).cast<double>().transpose()).rowwise() + bias.cast<double>();
+    apgen::nn::packed_weight p;
+    p.pack(w.data(), w.outerStride(), n, k);
+    apgen::nn::packed_gemm_scratch scratch;
+    const matrix before = c;
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    p.apply_streamed(a.data(), a.outerStride(), bias.data(), c.data(), c.outerStride(), m, scratch);
+    CHECK((c.leftCols(n).cast<double>() - expect).cwiseAbs().maxCoeff() < 1e-4 * std::sqrt(static_cast<double>(k + 1)) * 4);
+    CHECK(c.rightCols(sh.pad) == before.rightCols(sh.pad));
+  }
+}

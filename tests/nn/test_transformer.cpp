@@ -94,6 +94,35 @@ TEST_CASE("a large ragged batch, layer by layer in groups of rows, gives each ro
   }
 }
 
+TEST_CASE("a head too large for the caches, streamed out, gives the logits of the cached path") {
+  // 300 positions x 8,000 tokens is 9.6 MB of logits, past the streaming threshold. Asking for every other
+  // position instead splits the head into short runs that take the ordinary path; the hidden states are the same.
+  const auto v = make_vocab(8000);
+  apgen::nn::transformer m(apgen::nn::transformer_weights::random(
+      {.vocab_size = v.size(), .d_model = 32, .n_layers = 1, .n_heads = 2, .d_ff = 64, .pin_decoded = false}, 9, 0.2f));
+  const std::size_t L = 300;
+  apgen::canvas c(v, 1, L);
+  std::vector<apgen::token_id> t(L);
+  for (std::size_t i = 0; i < L; ++i) t[i] = static_cast<apgen::token_id>((i * 7919) % v.size());
+  c.assign(0, t);
+  REQUIRE(L * v.size() * sizeof(float) >= (std::size_t{8} << 20));
+  apgen::denoiser_output all, some;
+  all.reshape(c, m.heads());
+  some.reshape(c, m.heads());
+  m.predict(c, apgen::step_context{}, all);
+  for (std::size_t parity : {0, 1}) { // every other position, then the others
+    std::vector<std::uint8_t> want(L);
+    for (std::size_t i = parity; i < L; i += 2) want[i] = 1;
+    apgen::step_context ctx;
+    ctx.want = want;
+    m.predict(c, ctx, some);
+    for (std::size_t i = parity; i < L; i += 2) {
+      const auto a = all.tokens(0).row(i), b = some.tokens(0).row(i);
+      check_close(std::vector<float>(a.begin(), a.end()), std::vector<float>(b.begin(), b.end()), 1e-6f);
+    }
+  }
+}
+
 TEST_CASE("SUBS: MASK is never predicted and decoded positions are pinned") {
   const auto v = make_vocab(6);
   auto cfg = small_config(v.size(), false);

@@ -20,8 +20,13 @@
 #include <Eigen/Core>
 #include <xsimd/xsimd.hpp>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace apgen::nn {
@@ -87,8 +92,46 @@ public:
     run(a, lda, c, ldc, m, bias, accumulate, scratch);
   }
 
+  /// C = A W^T + bias for an output that goes straight to its reader (a vocabulary head's logits): each block is
+  /// computed in a cache-resident staging block and then written out once with streaming stores. Writing the bias
+  /// into a 32 MB output and accumulating onto it made every line go to memory and back; here it goes once.
+  void apply_streamed(const float* a, index lda, const float* bias, float* c, index ldc, index m, packed_gemm_scratch& scratch) const {
+    if (m == 0 || m_n == 0) return;
+    if (m_k == 0) {
+      init_block(bias, c, ldc, m, 0, m_n, false);
+      return;
+    }
+    Eigen::internal::gemm_pack_rhs<float, index, rhs_mapper, traits::nr, Eigen::ColMajor> pack_rhs;
+    Eigen::internal::gebp_kernel<float, float, index, res_mapper, traits::mr, traits::nr, false, false> gebp;
+    const rhs_mapper rhs(a, lda);
+    const index nc = std::min(m_nc, m);
+    // Every k-slice of a chunk of activation rows, packed once, then the staging block (nc x m_mc, row-major).
+    const index stage_offset = (m_k * nc + 15) / 16 * 16;
+    float* packed = scratch.get(static_cast<std::size_t>(stage_offset + nc * m_mc));
+    float* stage = packed + stage_offset;
+    const index row_blocks = (m_n + m_mc - 1) / m_mc;
+    for (index j2 = 0; j2 < m; j2 += nc) {
+      const index ncols = std::min(nc, m - j2);
+      for (index k2 = 0; k2 < m_k; k2 += m_kc) pack_rhs(packed + k2 * ncols, rhs.getSubMapper(k2, j2), std::min(m_kc, m_k - k2), ncols);
+      for (index i2 = 0, ib = 0; i2 < m_n; i2 += m_mc, ++ib) {
+        const index mc = std::min(m_mc, m_n - i2);
+        init_block(bias ? bias + i2 : nullptr, stage, mc, ncols, 0, mc, false);
+        const res_mapper res(stage, mc, 1);
+        for (index k2 = 0, kb = 0; k2 < m_k; k2 += m_kc, ++kb)
+          gebp(res, m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], packed + k2 * ncols, mc, std::min(m_kc, m_k - k2), ncols, 1.0f);
+        for (index r = 0; r < ncols; ++r) stream_copy(stage + r * mc, c + (j2 + r) * ldc + i2, mc);
+      }
+    }
+#if defined(__SSE2__)
+    _mm_sfence(); // streaming stores are weakly ordered: make them visible before another thread reads C
+#endif
+  }
+
   /// Largest row block of W, in weights rows: a whole number of the kernel's 48-row panels (at AVX-512).
-  static constexpr index max_block_rows = 8 * traits::mr;
+#ifndef APGEN_MBR
+#define APGEN_MBR 8 * traits::mr
+#endif
+  static constexpr index max_block_rows = APGEN_MBR;
 
 private:
   void run(const float* a, index lda, float* c, index ldc, index m, const float* bias, bool accumulate, packed_gemm_scratch& scratch) const {
@@ -117,6 +160,19 @@ private:
         }
       }
     }
+  }
+
+  /// dst[0, n) = src[0, n), bypassing the cache where the destination allows aligned streaming stores.
+  static void stream_copy(const float* src, float* dst, index n) {
+    index j = 0;
+#if defined(__AVX512F__)
+    while (j < n && (reinterpret_cast<std::uintptr_t>(dst + j) % 64) != 0) {
+      dst[j] = src[j];
+      ++j;
+    }
+    for (; j + 16 <= n; j += 16) _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+#endif
+    for (; j < n; ++j) dst[j] = src[j];
   }
 
   /// Columns [c0, c0 + nc) of rows [0, rows) of C: set to the bias (or zero without one), or the bias added.

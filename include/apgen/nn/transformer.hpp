@@ -262,6 +262,8 @@ private:
   /// Rows per block: 256 measured best of 128, 256 and 512 on the three reference shapes (fewer starve the
   /// kernel of columns, more spill a d_ff-wide block out of L2).
   static constexpr std::size_t block_rows() { return 256; }
+  /// Token logits of a run at least this large bypass the cache on their way out (see write_outputs).
+  static constexpr std::size_t streamed_output_bytes = std::size_t{8} << 20;
   /// This thread's scratch for packed activations.
   packed_gemm_scratch& scratch() { return m_scratch[thread_index()]; }
   /// Packs every weight matrix the forward multiplies by (once per set of weights: see nn/packed_gemm.hpp).
@@ -521,7 +523,15 @@ private:
         const auto& s = m_segments[si];
         const cmap z = source(s, b, e - b);
         map y(out.tokens(s.row).row(b).data(), static_cast<Eigen::Index>(e - b), V, Eigen::OuterStride<>(V));
-        linear(z, m_head, m_w.head_b, y, e - b);
+        // Logits far larger than the caches (a 32,000-token head over 256 positions is 32 MB) are streamed out
+        // block by block; smaller ones stay in cache for the sampler that reads them next.
+        if ((e - b) * static_cast<std::size_t>(V) * sizeof(float) >= streamed_output_bytes)
+          detail::for_row_chunks(e - b, 16, [&](std::size_t r0, std::size_t r1) {
+            const auto o = static_cast<Eigen::Index>(r0);
+            m_head.apply_streamed(z.row(o).data(), d, m_w.head_b.data(), y.row(o).data(), V, static_cast<Eigen::Index>(r1 - r0), scratch());
+          });
+        else
+          linear(z, m_head, m_w.head_b, y, e - b);
       }
     } else {
       // Many short runs (an ARM step reads one position a row): gather them so one product streams the head's
