@@ -128,10 +128,7 @@ public:
   }
 
   /// Largest row block of W, in weights rows: a whole number of the kernel's 48-row panels (at AVX-512).
-#ifndef APGEN_MBR
-#define APGEN_MBR 8 * traits::mr
-#endif
-  static constexpr index max_block_rows = APGEN_MBR;
+  static constexpr index max_block_rows = 8 * traits::mr;
 
 private:
   void run(const float* a, index lda, float* c, index ldc, index m, const float* bias, bool accumulate, packed_gemm_scratch& scratch) const {
