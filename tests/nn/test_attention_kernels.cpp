@@ -2,11 +2,13 @@
 // exercise every edge: one query or key, key counts that are not whole vectors (the padded columns), query counts
 // that leave a partial tile, every supported head width, and strides wider than the head.
 #include <apgen/nn/attention_kernels.hpp>
+#include <apgen/nn/kernels.hpp>
 
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -51,12 +53,21 @@ TEST_CASE("attention kernels: S = Q K^T and O = P V match double-precision produ
           }
           for (std::size_t c = dh; c < ldo; ++c) CHECK(o[i * ldo + c] == 7.0f);
         }
+        // With a per-row scale (a softmax's 1 / sum), each output row is the plain product's row times its scale.
+        std::vector<float> row_scale(nq), o_scaled(nq * ldo, 7.0f);
+        for (std::size_t i = 0; i < nq; ++i) row_scale[i] = 0.25f + static_cast<float>(i % 7);
+        ak::values(s.data(), lds, v.data(), ld, nq, nk, dh, o_scaled.data(), ldo, row_scale.data());
+        double worst_scaled = 0;
+        for (std::size_t i = 0; i < nq; ++i)
+          for (std::size_t c = 0; c < dh; ++c)
+            worst_scaled = std::max(worst_scaled, std::abs(static_cast<double>(o_scaled[i * ldo + c]) - static_cast<double>(o[i * ldo + c]) * row_scale[i]));
         CAPTURE(dh);
         CAPTURE(nq);
         CAPTURE(nk);
         // Sums of dh (or nk) products of unit normals (scores reach ~sqrt(dh)): float rounding stays far below this.
         CHECK(worst_s < 1e-5 * static_cast<double>(dh));
         CHECK(worst_o < 1e-5 * static_cast<double>(nk) * std::sqrt(static_cast<double>(dh)));
+        CHECK(worst_scaled < 1e-5 * static_cast<double>(nk) * std::sqrt(static_cast<double>(dh)) * 7);
       }
     }
   }
@@ -67,4 +78,30 @@ TEST_CASE("attention kernels: a head width that is not whole vectors is refused,
   CHECK_FALSE(ak::supports(5 * ak::lanes));
   CHECK(ak::padded_keys(1) == ak::lanes);
   CHECK(ak::padded_keys(ak::lanes) == ak::lanes);
+}
+
+TEST_CASE("softmax: rows left as exponentials with 1 / sum on the side equal the normalised rows") {
+  using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  std::mt19937 rng(6);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  for (const Eigen::Index n : {1, 5, 16, 17, 81, 256}) {
+    matrix a(9, n + 2);
+    for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = nd(rng);
+    if (n > 1) a(2, 0) = -std::numeric_limits<float>::infinity(); // a masked key (a row always keeps one key)
+    matrix b = a;
+    apgen::nn::row_block ra(a.data(), 9, n, Eigen::OuterStride<>(n + 2)), rb(b.data(), 9, n, Eigen::OuterStride<>(n + 2));
+    apgen::nn::softmax_rows(ra, 0.5f);
+    std::vector<float> inv(9);
+    apgen::nn::softmax_rows(rb, 0.5f, inv.data());
+    CAPTURE(n);
+    for (Eigen::Index i = 0; i < 9; ++i) {
+      CHECK(std::abs(ra.row(i).sum() - 1.0f) < 1e-5f);
+      for (Eigen::Index j = 0; j < n; ++j) CHECK(std::abs(rb(i, j) * inv[static_cast<std::size_t>(i)] - ra(i, j)) <= 1e-6f * (1 + ra(i, j)));
+    }
+    if (n > 1) {
+      CHECK(ra(2, 0) == 0.0f);
+      CHECK(rb(2, 0) == 0.0f);
+    }
+    CHECK(a.rightCols(2) == b.rightCols(2)); // past the row: untouched by either form
+  }
 }

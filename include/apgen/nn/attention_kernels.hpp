@@ -70,9 +70,10 @@ inline void score_rows(const float* q, std::size_t ldq, const float* kt, std::si
   if (j < nkp) score_tile<R, 1>(q, ldq, kt + j, ldkt, dh, s + j, lds);
 }
 
-// R probability rows x the DV vectors of a value row.
+// R probability rows x the DV vectors of a value row; output row r scaled by row_scale[r] when given.
 template <std::size_t R, std::size_t DV>
-inline void value_tile(const float* p, std::size_t ldp, const float* v, std::size_t ldv, std::size_t nk, float* o, std::size_t ldo) {
+inline void value_tile(const float* p, std::size_t ldp, const float* v, std::size_t ldv, std::size_t nk, float* o, std::size_t ldo,
+                       const float* row_scale) {
   batch acc[R][DV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t c = 0; c < DV; ++c) acc[r][c] = batch(0.0f);
@@ -84,6 +85,9 @@ inline void value_tile(const float* p, std::size_t ldp, const float* v, std::siz
       for (std::size_t c = 0; c < DV; ++c) acc[r][c] = simd::fmadd(pv, vv[c], acc[r][c]);
     }
   }
+  if (row_scale)
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t c = 0; c < DV; ++c) acc[r][c] *= batch(row_scale[r]);
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t c = 0; c < DV; ++c) acc[r][c].store_unaligned(o + r * ldo + c * lanes);
 }
@@ -166,15 +170,17 @@ inline void scores(const float* q, std::size_t ldq, const float* k, std::size_t 
                              std::make_index_sequence<R - 1>{});
 }
 
-/// O (nq x dh, row stride ldo) = P V for P (nq x nk, row stride ldp) and V (nk x dh, row stride ldv).
+/// O (nq x dh, row stride ldo) = P V for P (nq x nk, row stride ldp) and V (nk x dh, row stride ldv); with
+/// row_scale, output row i is multiplied by row_scale[i] (a softmax's 1 / sum, see softmax_rows).
 inline void values(const float* p, std::size_t ldp, const float* v, std::size_t ldv, std::size_t nq, std::size_t nk, std::size_t dh,
-                   float* o, std::size_t ldo) {
+                   float* o, std::size_t ldo, const float* row_scale = nullptr) {
   auto run = [&]<std::size_t DV>() {
     constexpr std::size_t R = detail::value_rows_per_tile<DV>;
     std::size_t i = 0;
-    for (; i + R <= nq; i += R) detail::value_tile<R, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo);
+    const auto scale_at = [&](std::size_t i) { return row_scale ? row_scale + i : nullptr; };
+    for (; i + R <= nq; i += R) detail::value_tile<R, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i));
     if (i < nq)
-      detail::dispatch_rows<R>(nq - i, [&]<std::size_t Rows>() { detail::value_tile<Rows, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo); },
+      detail::dispatch_rows<R>(nq - i, [&]<std::size_t Rows>() { detail::value_tile<Rows, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i)); },
                                std::make_index_sequence<R - 1>{});
   };
   switch (dh / lanes) {

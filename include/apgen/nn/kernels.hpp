@@ -147,9 +147,11 @@ inline float reduce_max(xsimd::batch<float> v) {
 /// must be contiguous (a row-major block, any row stride). Written with xsimd and unaligned loads: Eigen's array
 /// exp peels scalar iterations until its loads are aligned, and attention rows (81 scores at odd offsets) spent
 /// most of their exp time there. A row's last partial vector is read and written with masks (-inf beyond the row,
-/// which exp turns into 0), so rows of any length stay in vector code.
+/// which exp turns into 0), so rows of any length stay in vector code. With `inverse_sums`, rows are left as
+/// exponentials and row i's 1 / sum goes to inverse_sums[i], for a consumer that scales its own output instead
+/// (one pass over the scores fewer).
 template <class M>
-void softmax_rows(M&& s, float scale = 1.0f) {
+void softmax_rows(M&& s, float scale = 1.0f, float* inverse_sums = nullptr) {
   using batch = xsimd::batch<float>;
   constexpr std::size_t W = batch::size;
   const auto n = static_cast<std::size_t>(s.cols());
@@ -178,7 +180,13 @@ void softmax_rows(M&& s, float scale = 1.0f) {
       tail = exp_or_zero(detail::load_partial(p + body, rest, neg_inf));
       acc += tail;
     }
-    const batch inv(1.0f / xsimd::hadd(acc));
+    const float inv_sum = 1.0f / xsimd::hadd(acc);
+    if (inverse_sums) {
+      inverse_sums[i] = inv_sum;
+      if (rest) detail::store_partial(p + body, rest, tail);
+      continue;
+    }
+    const batch inv(inv_sum);
     for (std::size_t j = 0; j < body; j += W) (batch::load_unaligned(p + j) * inv).store_unaligned(p + j);
     if (rest) detail::store_partial(p + body, rest, tail * inv);
   }

@@ -432,7 +432,7 @@ private:
       // how large earlier rows made the scratch (same input, same scores, bit for bit). The vector kernels'
       // rows are padded to whole vectors.
       const Eigen::Index lds = fast ? static_cast<Eigen::Index>(attention_kernels::padded_keys(static_cast<std::size_t>(nkb))) : nkb;
-      if (S.size() < bq * lds) S.resize(bq * lds, 1);
+      if (S.size() < bq * (lds + 1)) S.resize(bq * (lds + 1), 1); // the scores, then each row's 1 / sum
       Eigen::Map<matrix, 0, Eigen::OuterStride<>> sc(S.data(), bq, nkb, Eigen::OuterStride<>(lds));
       if (fast) // 1/sqrt(dh) goes in the softmax
         attention_kernels::scores(Q.row(q0).data(), static_cast<std::size_t>(3 * d), K.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
@@ -449,14 +449,17 @@ private:
           if (hi < k_hi) sc.row(i).tail(k_hi - hi).setConstant(neg_inf);
         }
       }
-      softmax_rows(sc, scale);
       Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + (p + q0) * d + h * dh, bq, dh, Eigen::OuterStride<>(d));
-      if (fast)
+      if (fast) { // the value kernel divides by each row's sum as it stores
+        float* inverse_sums = S.data() + bq * lds;
+        softmax_rows(sc, scale, inverse_sums);
         attention_kernels::values(S.data(), static_cast<std::size_t>(lds), V.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
                                   static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), O.data(),
-                                  static_cast<std::size_t>(d));
-      else
+                                  static_cast<std::size_t>(d), inverse_sums);
+      } else {
+        softmax_rows(sc, scale);
         O.noalias() = sc * V.middleRows(k_lo, nkb);
+      }
     }
   }
 
