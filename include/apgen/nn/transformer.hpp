@@ -196,6 +196,7 @@ private:
     m_rows = packed;
     // Consecutive segments in groups of at most block_rows() packed rows (a longer segment is a group alone).
     m_groups.clear();
+    m_largest_group = 0;
     for (std::size_t si = 0; si < m_segments.size();) {
       row_group g{si, si, m_segments[si].packed, m_segments[si].packed};
       while (g.last_segment < m_segments.size()) {
@@ -206,6 +207,7 @@ private:
         ++g.last_segment;
       }
       m_groups.push_back(g);
+      m_largest_group = std::max(m_largest_group, g.end - g.begin);
       si = g.last_segment;
     }
     if (m_position.size() < m_rows) m_position.resize(m_rows);
@@ -297,9 +299,10 @@ private:
     const auto& L = m_w.layers[l];
     const auto& P = m_packed[l];
     const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
-    if (m_groups.size() >= 2 * threads) {
-      // Enough groups of whole rows to share out: each thread takes a group through the whole layer, so the
-      // group's q/k/v, attention output and residual rows are still in cache at every step.
+    if (m_groups.size() >= 2 * threads && m_largest_group * 2 * threads <= m_rows) {
+      // Enough groups of whole rows to share out evenly (none larger than half a thread's share): each thread
+      // takes a group through the whole layer, so the group's q/k/v, attention output and residual rows are
+      // still in cache at every step.
       std::atomic<std::size_t> next{0};
       apgen::detail::run_team(threads, [&](std::size_t, std::size_t) {
         for (std::size_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < m_groups.size();) layer_group(l, cached, m_groups[g]);
@@ -575,6 +578,7 @@ private:
   rope_table m_rope;
   std::vector<segment> m_segments;
   std::vector<row_group> m_groups;
+  std::size_t m_largest_group = 0; // packed rows
   std::vector<row_cache> m_cache;
   struct run {
     std::size_t segment, begin, end;
