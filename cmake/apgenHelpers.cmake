@@ -27,31 +27,41 @@ endfunction()
 # apgen_add_test_folder(<folder>)
 #   Every tests/<folder>/test_*.cpp plus tests/support/doctest_main.cpp becomes ONE executable test_<folder>.
 #   Each doctest TEST_CASE becomes its own ctest named "<folder>.<test case name>" with label <folder>.
-#   Tests use the build type's flags (no apgen::optimize). Needs find_package(doctest) and doctest.cmake included
-#   in the calling directory (tests/CMakeLists.txt does both).
+#   Tests use the build type's flags (no apgen::optimize), except where a folder's kernels have a path of their
+#   own for the machine's full instruction set (AVX-512 here): sampling runs on that path only, and nn runs on
+#   both (test_nn for the baseline, test_nn_native with apgen::optimize, ctests "nn_native.*"). Needs
+#   find_package(doctest) and doctest.cmake included in the calling directory (tests/CMakeLists.txt does both).
 function(apgen_add_test_folder folder)
   file(GLOB _sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/${folder}/test_*.cpp")
   if(NOT _sources)
     return()
   endif()
   list(SORT _sources)
-  set(_target test_${folder})
-  add_executable(${_target} ${_sources} "${PROJECT_SOURCE_DIR}/tests/support/doctest_main.cpp")
-  apgen_link_core(${_target} PRIVATE)
-  target_link_libraries(${_target} PRIVATE apgen_warnings doctest::doctest)
-  target_include_directories(${_target} PRIVATE "${PROJECT_SOURCE_DIR}/tests")
-  target_compile_definitions(${_target} PRIVATE "APGEN_TEST_DATA_DIR=\"${PROJECT_SOURCE_DIR}/tests/data\"")
-  # The vector kernels take a different path with the machine's full instruction set (AVX-512 here) than with
-  # the baseline one; the sampling tests run on that path too, so both are checked against the scalar reference.
+  set(_native OFF)
   if(folder STREQUAL "sampling")
-    target_link_libraries(${_target} PRIVATE apgen::optimize)
+    set(_native ON)
   endif()
-  if(TARGET apgen::xtensor AND folder STREQUAL "interop")
-    target_link_libraries(${_target} PRIVATE apgen::xtensor)
+  _apgen_test_executable(test_${folder} "${folder}" ${_native} ${_sources})
+  if(folder STREQUAL "nn")
+    _apgen_test_executable(test_nn_native "nn_native" ON ${_sources})
   endif()
-  doctest_discover_tests(${_target}
-    TEST_PREFIX "${folder}."
-    PROPERTIES LABELS "${folder}" TIMEOUT 600)
+endfunction()
+
+function(_apgen_test_executable target prefix native)
+  add_executable(${target} ${ARGN} "${PROJECT_SOURCE_DIR}/tests/support/doctest_main.cpp")
+  apgen_link_core(${target} PRIVATE)
+  target_link_libraries(${target} PRIVATE apgen_warnings doctest::doctest)
+  target_include_directories(${target} PRIVATE "${PROJECT_SOURCE_DIR}/tests")
+  target_compile_definitions(${target} PRIVATE "APGEN_TEST_DATA_DIR=\"${PROJECT_SOURCE_DIR}/tests/data\"")
+  if(native)
+    target_link_libraries(${target} PRIVATE apgen::optimize)
+  endif()
+  if(TARGET apgen::xtensor AND prefix STREQUAL "interop")
+    target_link_libraries(${target} PRIVATE apgen::xtensor)
+  endif()
+  doctest_discover_tests(${target}
+    TEST_PREFIX "${prefix}."
+    PROPERTIES LABELS "${prefix}" TIMEOUT 600)
 endfunction()
 
 # apgen_add_header_test(): one generated translation unit per include/apgen/**/*.hpp that includes only that header

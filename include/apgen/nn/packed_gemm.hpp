@@ -65,7 +65,8 @@ public:
     for (index k2 = 0; k2 < k; k2 += m_kc)
       for (index i2 = 0; i2 < n; i2 += m_mc) {
         m_offsets.push_back(total);
-        total += static_cast<std::size_t>(std::min(m_kc, k - k2) * std::min(m_mc, n - i2));
+        // Each block starts on a 64-byte boundary: the packing routine stores whole vectors with aligned stores.
+        total += (static_cast<std::size_t>(std::min(m_kc, k - k2) * std::min(m_mc, n - i2)) + 15) / 16 * 16;
       }
     m_data.assign(total, 0.0f);
     Eigen::internal::gemm_pack_lhs<float, index, lhs_mapper, traits::mr, traits::LhsProgress, traits::LhsPacket4Packing, Eigen::RowMajor> pack_lhs;
