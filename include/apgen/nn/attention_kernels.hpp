@@ -14,6 +14,7 @@
 /// bits whatever the batch around them (the transformer's determinism guarantee).
 
 #include <apgen/core/simd_fma.hpp>
+#include <apgen/core/simd_transpose.hpp>
 #include <apgen/nn/scratch_buffer.hpp>
 
 #include <xsimd/xsimd.hpp>
@@ -92,33 +93,6 @@ inline void value_tile(const float* p, std::size_t ldp, const float* v, std::siz
     for (std::size_t c = 0; c < DV; ++c) acc[r][c].store_unaligned(o + r * ldo + c * lanes);
 }
 
-#if defined(__AVX512F__)
-// The 16 x 16 block in r[0..15] (row i in r[i]) transposed in registers.
-inline void transpose16(__m512 (&r)[16]) {
-  const auto as_pd = [](__m512 x) { return _mm512_castps_pd(x); };
-  const auto as_ps = [](__m512d x) { return _mm512_castpd_ps(x); };
-  // v[g][c], 128-bit lane L: rows 4g..4g+3 at column 4L + c.
-  __m512 v[4][4];
-  for (int g = 0; g < 4; ++g) {
-    const __m512 lo01 = _mm512_unpacklo_ps(r[4 * g], r[4 * g + 1]), hi01 = _mm512_unpackhi_ps(r[4 * g], r[4 * g + 1]);
-    const __m512 lo23 = _mm512_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]), hi23 = _mm512_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
-    v[g][0] = as_ps(_mm512_unpacklo_pd(as_pd(lo01), as_pd(lo23)));
-    v[g][1] = as_ps(_mm512_unpackhi_pd(as_pd(lo01), as_pd(lo23)));
-    v[g][2] = as_ps(_mm512_unpacklo_pd(as_pd(hi01), as_pd(hi23)));
-    v[g][3] = as_ps(_mm512_unpackhi_pd(as_pd(hi01), as_pd(hi23)));
-  }
-  // Output row 4L + c takes lane L of v[0][c], v[1][c], v[2][c], v[3][c]: a 4 x 4 transpose of lanes.
-  for (int c = 0; c < 4; ++c) {
-    const __m512 x0 = _mm512_shuffle_f32x4(v[0][c], v[1][c], 0x44), x1 = _mm512_shuffle_f32x4(v[0][c], v[1][c], 0xee);
-    const __m512 x2 = _mm512_shuffle_f32x4(v[2][c], v[3][c], 0x44), x3 = _mm512_shuffle_f32x4(v[2][c], v[3][c], 0xee);
-    r[c] = _mm512_shuffle_f32x4(x0, x2, 0x88);
-    r[4 + c] = _mm512_shuffle_f32x4(x0, x2, 0xdd);
-    r[8 + c] = _mm512_shuffle_f32x4(x1, x3, 0x88);
-    r[12 + c] = _mm512_shuffle_f32x4(x1, x3, 0xdd);
-  }
-}
-#endif
-
 // kt (dh x nkp, row stride nkp) = K^T for K (nk x dh, row stride ldk), zeros in columns nk .. nkp.
 inline void transpose_keys(const float* k, std::size_t ldk, std::size_t nk, std::size_t dh, float* kt, std::size_t nkp) {
 #if defined(__AVX512F__)
@@ -128,7 +102,7 @@ inline void transpose_keys(const float* k, std::size_t ldk, std::size_t nk, std:
       for (std::size_t t = 0; t < dh; t += 16) {
         __m512 r[16];
         for (std::size_t i = 0; i < 16; ++i) r[i] = i < keys ? _mm512_loadu_ps(k + (j + i) * ldk + t) : _mm512_setzero_ps();
-        transpose16(r);
+        simd::transpose16(r);
         for (std::size_t i = 0; i < 16; ++i) _mm512_storeu_ps(kt + (t + i) * nkp + j, r[i]);
       }
     }

@@ -1,6 +1,8 @@
 #pragma once
 /// \file
-/// C += A W^T with the weight W packed once, ahead of time, into the panel layout of Eigen's GEBP kernel.
+/// C += A W^T with the weight W packed once, ahead of time. `packed_weight` is the AVX-512 kernel of
+/// nn/packed_gemm_avx512.hpp when the build targets AVX-512, and otherwise the class below, which packs W into the
+/// panel layout of Eigen's GEBP kernel (both have the same interface and the same tests).
 ///
 /// Why: a product through Eigen's GEMM (or any BLAS) repacks both operands on every call. The activations change
 /// every step, the weights never do, and in an inference forward the weights are the bigger operand: at d = 512
@@ -15,6 +17,7 @@
 /// This uses Eigen 3.4's internal kernel interface; the static_assert in gemm.hpp guards the version.
 
 #include <apgen/nn/gemm.hpp>
+#include <apgen/nn/packed_gemm_avx512.hpp>
 #include <apgen/nn/scratch_buffer.hpp>
 
 #include <Eigen/Core>
@@ -34,8 +37,8 @@ namespace apgen::nn {
 /// Scratch for the activations' packed slices: one per thread, grown on demand and then reused.
 using packed_gemm_scratch = scratch_buffer;
 
-/// A weight matrix W (n x k, row-major, as the model stores it) packed for C += A W^T.
-class packed_weight {
+/// A weight matrix W (n x k, row-major, as the model stores it) packed for Eigen's GEBP kernel, for C += A W^T.
+class eigen_packed_weight {
   using index = Eigen::Index;
   using traits = Eigen::internal::gebp_traits<float, float>;
   using lhs_mapper = Eigen::internal::const_blas_data_mapper<float, index, Eigen::RowMajor>;
@@ -43,7 +46,7 @@ class packed_weight {
   using res_mapper = Eigen::internal::blas_data_mapper<float, index, Eigen::ColMajor, Eigen::Unaligned, 1>;
 
 public:
-  packed_weight() = default;
+  eigen_packed_weight() = default;
 
   /// Packs w (n x k, row stride ldw). Block sizes come from Eigen's heuristic for a product with many columns,
   /// so a block of W stays in L2 while the kernel streams activation panels past it.
@@ -201,5 +204,11 @@ private:
   std::vector<std::size_t> m_offsets; ///< block (k-slice kb, row block ib) at m_offsets[kb * row_blocks + ib]
   std::vector<float, Eigen::aligned_allocator<float>> m_data;
 };
+
+#if defined(__AVX512F__)
+using packed_weight = avx512_packed_weight;
+#else
+using packed_weight = eigen_packed_weight;
+#endif
 
 } // namespace apgen::nn

@@ -1,0 +1,38 @@
+#pragma once
+/// \file
+/// A 16 x 16 float block transposed in AVX-512 registers (four rounds of 16 shuffles, no memory traffic): what
+/// turns row-major activations or keys into the column order a broadcast kernel reads (the packed product's
+/// activation tiles, attention's transposed keys). AVX-512 builds only; callers keep a scalar path.
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+namespace apgen::simd {
+
+/// r[i] holds row i of the block on entry and column i on return.
+inline void transpose16(__m512 (&r)[16]) {
+  const auto as_pd = [](__m512 x) { return _mm512_castps_pd(x); };
+  const auto as_ps = [](__m512d x) { return _mm512_castpd_ps(x); };
+  // v[g][c], 128-bit lane L: rows 4g..4g+3 at column 4L + c.
+  __m512 v[4][4];
+  for (int g = 0; g < 4; ++g) {
+    const __m512 lo01 = _mm512_unpacklo_ps(r[4 * g], r[4 * g + 1]), hi01 = _mm512_unpackhi_ps(r[4 * g], r[4 * g + 1]);
+    const __m512 lo23 = _mm512_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]), hi23 = _mm512_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
+    v[g][0] = as_ps(_mm512_unpacklo_pd(as_pd(lo01), as_pd(lo23)));
+    v[g][1] = as_ps(_mm512_unpackhi_pd(as_pd(lo01), as_pd(lo23)));
+    v[g][2] = as_ps(_mm512_unpacklo_pd(as_pd(hi01), as_pd(hi23)));
+    v[g][3] = as_ps(_mm512_unpackhi_pd(as_pd(hi01), as_pd(hi23)));
+  }
+  // Output row 4L + c takes lane L of v[0][c], v[1][c], v[2][c], v[3][c]: a 4 x 4 transpose of lanes.
+  for (int c = 0; c < 4; ++c) {
+    const __m512 x0 = _mm512_shuffle_f32x4(v[0][c], v[1][c], 0x44), x1 = _mm512_shuffle_f32x4(v[0][c], v[1][c], 0xee);
+    const __m512 x2 = _mm512_shuffle_f32x4(v[2][c], v[3][c], 0x44), x3 = _mm512_shuffle_f32x4(v[2][c], v[3][c], 0xee);
+    r[c] = _mm512_shuffle_f32x4(x0, x2, 0x88);
+    r[4 + c] = _mm512_shuffle_f32x4(x0, x2, 0xdd);
+    r[8 + c] = _mm512_shuffle_f32x4(x1, x3, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(x1, x3, 0xdd);
+  }
+}
+
+} // namespace apgen::simd
+#endif
