@@ -8,7 +8,8 @@ reference model (the same architecture, rotary attention and SUBS heads included
 
 This machine's speed drifts by 10-40% from one process to the next, so each configuration runs --rounds times
 (ours, reference, encoder, then again), and each side reports its fastest round; the speed-up is the ratio of the
-two fastest, and the "spread" columns give each side's slowest round over its fastest.
+two fastest, and the "spread" columns give each side's slowest round over its fastest. Within a round both sides
+report a median: ours over 5 Google Benchmark repetitions, PyTorch's over its timed runs.
 
 PyTorch runs at its best: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset in its command alone (this machine
 sets them, which pins OpenBLAS to slower kernels), glibc malloc keeps freed memory, ATEN_CPU_CAPABILITY=avx512,
@@ -27,7 +28,9 @@ SHAPES = {"i": (0, "small", (1, 64)), "ii": (1, "medium", (1, 32)), "iii": (2, "
 
 
 def ours(build, shape_index, batch, threads):
-    b = peer_runs.ours(Path(build) / "bench" / "bench_transformer", f"^BM_forward/shape:{shape_index}/batch:{batch}/threads:{threads}/")
+    # The median of 5 repetitions, the statistic the peer reports (the median of its timed runs).
+    b = peer_runs.ours(Path(build) / "bench" / "bench_transformer", f"^BM_forward/shape:{shape_index}/batch:{batch}/threads:{threads}/",
+                       "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true", aggregate="median")
     return {"ms": b["ms"], "gflops": b["GFLOPs"] / 1e9, "gemm": b["gemm_GFLOPs"], "ratio_gemm": b["ratio_to_gemm"],
             "rss": b["peak_rss_MB"], "mallocs": b["mallocs_per_forward"]}
 

@@ -16,11 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FORWARD_TUNABLES = "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=268435456"
 
 
-def ours(exe, benchmark_filter, *extra):
-    """The first result of `exe --benchmark_filter=...` as Google Benchmark's JSON dict, plus "ms" per iteration."""
+def ours(exe, benchmark_filter, *extra, aggregate=None):
+    """The first result of `exe --benchmark_filter=...` as Google Benchmark's JSON dict, plus "ms" per iteration.
+    With `aggregate` (e.g. "median", given --benchmark_repetitions in `extra`), that aggregate of the repetitions."""
     out = subprocess.run([str(exe), f"--benchmark_filter={benchmark_filter}", "--benchmark_format=json", *extra],
                          capture_output=True, text=True, check=True)
-    b = json.loads(out.stdout[out.stdout.index("{"):])["benchmarks"][0]
+    results = json.loads(out.stdout[out.stdout.index("{"):])["benchmarks"]
+    b = next(r for r in results if aggregate is None or r.get("aggregate_name") == aggregate)
     b["ms"] = b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6
     return b
 
