@@ -166,12 +166,12 @@ private:
   /// dst[0, n) = src[0, n), bypassing the cache where the destination allows aligned streaming stores.
   static void stream_copy(const float* src, float* dst, index n) {
     index j = 0;
-#if defined(__AVX512F__)
-    while (j < n && (reinterpret_cast<std::uintptr_t>(dst + j) % 64) != 0) {
+#if defined(__SSE2__) // this class serves the builds without AVX-512: 16-byte streaming stores
+    while (j < n && (reinterpret_cast<std::uintptr_t>(dst + j) % 16) != 0) {
       dst[j] = src[j];
       ++j;
     }
-    for (; j + 16 <= n; j += 16) _mm512_stream_ps(dst + j, _mm512_loadu_ps(src + j));
+    for (; j + 4 <= n; j += 4) _mm_stream_ps(dst + j, _mm_loadu_ps(src + j));
 #endif
     for (; j < n; ++j) dst[j] = src[j];
   }
