@@ -43,54 +43,36 @@ using scratch = scratch_buffer;
 
 namespace detail {
 
-// R queries x NV vectors of keys (2, and 1 for an odd last vector); the query element is broadcast, the keys are
-// read from the transposed block.
+// out (R x NV vectors, row stride ldo) = X Y over `depth`: X element x[r * ldx + t] broadcast against the NV vectors
+// of row t of Y (y + t * ldy). Output row r is scaled by row_scale[r] when given. Both attention products are this
+// tile: scores with X = Q and Y = the transposed keys, values with X = P and Y = V.
 template <std::size_t R, std::size_t NV>
-inline void score_tile(const float* q, std::size_t ldq, const float* kt, std::size_t ldkt, std::size_t dh, float* s,
-                       std::size_t lds) {
+inline void broadcast_tile(const float* x, std::size_t ldx, const float* y, std::size_t ldy, std::size_t depth, float* out, std::size_t ldo,
+                           const float* row_scale = nullptr) {
   batch acc[R][NV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t c = 0; c < NV; ++c) acc[r][c] = batch(0.0f);
-  for (std::size_t t = 0; t < dh; ++t) {
-    batch k[NV];
-    for (std::size_t c = 0; c < NV; ++c) k[c] = batch::load_aligned(kt + t * ldkt + c * lanes);
+  for (std::size_t t = 0; t < depth; ++t) {
+    batch yv[NV];
+    for (std::size_t c = 0; c < NV; ++c) yv[c] = batch::load_unaligned(y + t * ldy + c * lanes);
     for (std::size_t r = 0; r < R; ++r) {
-      const batch qv(q[r * ldq + t]);
-      for (std::size_t c = 0; c < NV; ++c) acc[r][c] = simd::fmadd(qv, k[c], acc[r][c]);
+      const batch xv(x[r * ldx + t]);
+      for (std::size_t c = 0; c < NV; ++c) acc[r][c] = simd::fmadd(xv, yv[c], acc[r][c]);
     }
   }
+  if (row_scale)
+    for (std::size_t r = 0; r < R; ++r)
+      for (std::size_t c = 0; c < NV; ++c) acc[r][c] *= batch(row_scale[r]);
   for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t c = 0; c < NV; ++c) acc[r][c].store_unaligned(s + r * lds + c * lanes);
+    for (std::size_t c = 0; c < NV; ++c) acc[r][c].store_unaligned(out + r * ldo + c * lanes);
 }
 
 template <std::size_t R>
 inline void score_rows(const float* q, std::size_t ldq, const float* kt, std::size_t ldkt, std::size_t nkp, std::size_t dh,
                        float* s, std::size_t lds) {
   std::size_t j = 0;
-  for (; j + 2 * lanes <= nkp; j += 2 * lanes) score_tile<R, 2>(q, ldq, kt + j, ldkt, dh, s + j, lds);
-  if (j < nkp) score_tile<R, 1>(q, ldq, kt + j, ldkt, dh, s + j, lds);
-}
-
-// R probability rows x the DV vectors of a value row; output row r scaled by row_scale[r] when given.
-template <std::size_t R, std::size_t DV>
-inline void value_tile(const float* p, std::size_t ldp, const float* v, std::size_t ldv, std::size_t nk, float* o, std::size_t ldo,
-                       const float* row_scale) {
-  batch acc[R][DV];
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t c = 0; c < DV; ++c) acc[r][c] = batch(0.0f);
-  for (std::size_t j = 0; j < nk; ++j) {
-    batch vv[DV];
-    for (std::size_t c = 0; c < DV; ++c) vv[c] = batch::load_unaligned(v + j * ldv + c * lanes);
-    for (std::size_t r = 0; r < R; ++r) {
-      const batch pv(p[r * ldp + j]);
-      for (std::size_t c = 0; c < DV; ++c) acc[r][c] = simd::fmadd(pv, vv[c], acc[r][c]);
-    }
-  }
-  if (row_scale)
-    for (std::size_t r = 0; r < R; ++r)
-      for (std::size_t c = 0; c < DV; ++c) acc[r][c] *= batch(row_scale[r]);
-  for (std::size_t r = 0; r < R; ++r)
-    for (std::size_t c = 0; c < DV; ++c) acc[r][c].store_unaligned(o + r * ldo + c * lanes);
+  for (; j + 2 * lanes <= nkp; j += 2 * lanes) broadcast_tile<R, 2>(q, ldq, kt + j, ldkt, dh, s + j, lds); // two vectors of keys
+  if (j < nkp) broadcast_tile<R, 1>(q, ldq, kt + j, ldkt, dh, s + j, lds);  // an odd last one
 }
 
 // kt (dh x nkp, row stride nkp) = K^T for K (nk x dh, row stride ldk), zeros in columns nk .. nkp.
@@ -152,9 +134,9 @@ inline void values(const float* p, std::size_t ldp, const float* v, std::size_t 
     constexpr std::size_t R = detail::value_rows_per_tile<DV>;
     std::size_t i = 0;
     const auto scale_at = [&](std::size_t i) { return row_scale ? row_scale + i : nullptr; };
-    for (; i + R <= nq; i += R) detail::value_tile<R, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i));
+    for (; i + R <= nq; i += R) detail::broadcast_tile<R, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i));
     if (i < nq)
-      detail::dispatch_rows<R>(nq - i, [&]<std::size_t Rows>() { detail::value_tile<Rows, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i)); },
+      detail::dispatch_rows<R>(nq - i, [&]<std::size_t Rows>() { detail::broadcast_tile<Rows, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i)); },
                                std::make_index_sequence<R - 1>{});
   };
   switch (dh / lanes) {
