@@ -7,6 +7,8 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+#include <cstddef>
+
 namespace apgen::simd {
 
 /// r[i] holds row i of the block on entry and column i on return.
@@ -32,6 +34,15 @@ inline void transpose16(__m512 (&r)[16]) {
     r[8 + c] = _mm512_shuffle_f32x4(x1, x3, 0x88);
     r[12 + c] = _mm512_shuffle_f32x4(x1, x3, 0xdd);
   }
+}
+
+/// The 16 x 16 block at src (row stride lds; rows from `rows` on read as zero) transposed into dst (row stride
+/// ldd): dst's row j is the block's column j.
+inline void transpose16(const float* src, std::size_t lds, std::size_t rows, float* dst, std::size_t ldd) {
+  __m512 r[16];
+  for (std::size_t i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(src + i * lds) : _mm512_setzero_ps();
+  transpose16(r);
+  for (std::size_t i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ldd, r[i]);
 }
 
 } // namespace apgen::simd

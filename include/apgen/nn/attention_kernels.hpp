@@ -19,10 +19,6 @@
 
 #include <xsimd/xsimd.hpp>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <cstddef>
 #include <utility>
@@ -81,12 +77,7 @@ inline void transpose_keys(const float* k, std::size_t ldk, std::size_t nk, std:
   if constexpr (lanes == 16) {
     for (std::size_t j = 0; j < nkp; j += 16) {
       const std::size_t keys = std::min<std::size_t>(16, nk - std::min(nk, j));
-      for (std::size_t t = 0; t < dh; t += 16) {
-        __m512 r[16];
-        for (std::size_t i = 0; i < 16; ++i) r[i] = i < keys ? _mm512_loadu_ps(k + (j + i) * ldk + t) : _mm512_setzero_ps();
-        simd::transpose16(r);
-        for (std::size_t i = 0; i < 16; ++i) _mm512_storeu_ps(kt + (t + i) * nkp + j, r[i]);
-      }
+      for (std::size_t t = 0; t < dh; t += 16) simd::transpose16(k + j * ldk + t, ldk, keys, kt + t * nkp + j, nkp);
     }
     return;
   }

@@ -206,12 +206,8 @@ private:
       const index rows = std::min(tile, m - r0);
       float* dst = packed + t * stride * kc;
       index kk = 0;
-      for (; kk + 16 <= kc; kk += 16) {
-        __m512 v[16];
-        for (index r = 0; r < 16; ++r) v[r] = r < rows ? _mm512_loadu_ps(a + (r0 + r) * lda + kk) : _mm512_setzero_ps();
-        simd::transpose16(v);
-        for (index j = 0; j < 16; ++j) _mm512_store_ps(dst + (kk + j) * stride, v[j]);
-      }
+      for (; kk + 16 <= kc; kk += 16)
+        simd::transpose16(a + r0 * lda + kk, static_cast<std::size_t>(lda), static_cast<std::size_t>(rows), dst + kk * stride, static_cast<std::size_t>(stride));
       for (; kk < kc; ++kk)
         for (index r = 0; r < stride; ++r) dst[kk * stride + r] = r < rows ? a[(r0 + r) * lda + kk] : 0.0f;
     }
