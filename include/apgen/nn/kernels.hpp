@@ -18,37 +18,121 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace apgen::nn {
 
 using row_block = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
 
-/// y = (x - mean) / sqrt(var + eps) * w + b for each row (biased variance, as PyTorch's LayerNorm).
+namespace detail {
+inline xsimd::batch<float> load_partial(const float* p, std::size_t count, float fill);
+inline void store_partial(float* p, std::size_t count, xsimd::batch<float> v);
+
+/// Calls f(x, n) on an Eigen array map of the n floats at p, over one row, so that every float is computed by
+/// the same vector code wherever the row starts. Eigen's array loops peel scalar iterations until their stores
+/// are aligned, and its scalar erf/exp round differently from its vector ones, so a row whose address had
+/// another alignment (a different place in the batch, with a row width such as d_ff = 130) came out different.
+/// Rows that are aligned and a whole number of 16 floats run in place; any other row goes through an aligned
+/// block of `chunk` floats, zero-padded, that Eigen covers with whole vectors.
+template <class F>
+void for_row_in_whole_vectors(float* p, std::size_t n, F&& f) {
+  constexpr std::size_t chunk = 256;
+  if (reinterpret_cast<std::uintptr_t>(p) % 64 == 0 && n % 16 == 0) {
+    f(Eigen::Map<Eigen::ArrayXf, Eigen::Aligned64>(p, static_cast<Eigen::Index>(n)), std::size_t{0}, n);
+    return;
+  }
+  alignas(64) float block[chunk];
+  for (std::size_t j = 0; j < n; j += chunk) {
+    const std::size_t len = std::min(chunk, n - j);
+    std::copy(p + j, p + j + len, block);
+    std::fill(block + len, block + chunk, 0.0f);
+    f(Eigen::Map<Eigen::Array<float, chunk, 1>, Eigen::Aligned64>(block), j, len);
+    std::copy(block, block + len, p + j);
+  }
+}
+} // namespace detail
+
+/// Sum of a[i] * b[i], i < n, in an order that depends on n alone (whole vectors, then the zero-padded last
+/// one), not on where a and b sit in memory.
+[[nodiscard]] inline float dot_product(const float* a, const float* b, std::size_t n) noexcept {
+  using batch = xsimd::batch<float>;
+  constexpr std::size_t W = batch::size;
+  const std::size_t body = n - n % W;
+  batch acc(0.0f);
+  for (std::size_t j = 0; j < body; j += W) acc = simd::fmadd(batch::load_unaligned(a + j), batch::load_unaligned(b + j), acc);
+  if (body < n) acc = simd::fmadd(detail::load_partial(a + body, n - body, 0.0f), detail::load_partial(b + body, n - body, 0.0f), acc);
+  return xsimd::hadd(acc);
+}
+
+/// y = (x - mean) / sqrt(var + eps) * w + b for each row (biased variance, as PyTorch's LayerNorm). Written with
+/// unaligned vector loads and a masked last vector, so a row's sums run in an order set by its width alone.
 template <class In, class Out, class W>
 void layer_norm_rows(const In& x, Out& y, const W& w, const W& b, float eps) {
-  const auto d = static_cast<float>(x.cols());
+  using batch = xsimd::batch<float>;
+  constexpr std::size_t L = batch::size;
+  const auto n = static_cast<std::size_t>(x.cols());
+  const std::size_t body = n - n % L, rest = n - body;
+  const float d = static_cast<float>(n);
+  const float* wp = w.data();
+  const float* bp = b.data();
   for (Eigen::Index i = 0; i < x.rows(); ++i) {
-    const auto row = x.row(i).array();
-    const float mean = row.sum() / d;
-    const float var = (row - mean).square().sum() / d;
-    const float inv = 1.0f / std::sqrt(var + eps);
-    y.row(i).array() = (row - mean) * inv * w.array() + b.array();
+    const float* p = x.row(i).data();
+    float* q = y.row(i).data();
+    batch acc(0.0f);
+    for (std::size_t j = 0; j < body; j += L) acc += batch::load_unaligned(p + j);
+    if (rest) acc += detail::load_partial(p + body, rest, 0.0f);
+    const float mean = xsimd::hadd(acc) / d;
+    const batch m(mean);
+    batch sq(0.0f);
+    for (std::size_t j = 0; j < body; j += L) {
+      const batch c = batch::load_unaligned(p + j) - m;
+      sq = simd::fmadd(c, c, sq);
+    }
+    if (rest) { // lanes past the row hold the mean, so they add 0
+      const batch c = detail::load_partial(p + body, rest, mean) - m;
+      sq = simd::fmadd(c, c, sq);
+    }
+    const batch inv(1.0f / std::sqrt(xsimd::hadd(sq) / d + eps));
+    for (std::size_t j = 0; j < body; j += L)
+      simd::fmadd((batch::load_unaligned(p + j) - m) * inv, batch::load_unaligned(wp + j), batch::load_unaligned(bp + j)).store_unaligned(q + j);
+    if (rest)
+      detail::store_partial(q + body, rest,
+                            simd::fmadd((detail::load_partial(p + body, rest, mean) - m) * inv, detail::load_partial(wp + body, rest, 0.0f),
+                                        detail::load_partial(bp + body, rest, 0.0f)));
   }
 }
 
-/// Exact GELU, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), in place (PyTorch's default nn.GELU()).
+/// Exact GELU, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), in place (PyTorch's default nn.GELU()), row by row in
+/// whole vectors (detail::for_row_in_whole_vectors).
 template <class M>
 void gelu_in_place(M&& x) {
-  auto a = x.array();
-  a = 0.5f * a * (1.0f + (a * 0.70710678118654752f).erf());
+  const auto n = static_cast<std::size_t>(x.cols());
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    detail::for_row_in_whole_vectors(x.row(i).data(), n, [](auto&& a, std::size_t, std::size_t) { a = 0.5f * a * (1.0f + (a * 0.70710678118654752f).erf()); });
 }
 
-/// u = silu(gate) * up, written into up (SwiGLU).
+/// u = silu(gate) * up, written into up (SwiGLU), row by row in whole vectors.
 template <class G, class U>
 void swiglu_in_place(const G& gate, U&& up) {
-  up.array() = up.array() * gate.array() / (1.0f + (-gate.array()).exp());
+  const auto n = static_cast<std::size_t>(up.cols());
+  for (Eigen::Index i = 0; i < up.rows(); ++i) {
+    const float* g = gate.row(i).data();
+    detail::for_row_in_whole_vectors(up.row(i).data(), n, [&](auto&& u, std::size_t at, std::size_t len) {
+      using block = std::remove_cvref_t<decltype(u)>;
+      if constexpr (block::SizeAtCompileTime == Eigen::Dynamic) {
+        const Eigen::Map<const Eigen::ArrayXf> gv(g + at, static_cast<Eigen::Index>(len));
+        u = u * gv / (1.0f + (-gv).exp());
+      } else {
+        alignas(64) float gb[block::SizeAtCompileTime] = {};
+        std::copy(g + at, g + at + len, gb);
+        const Eigen::Map<const Eigen::Array<float, block::SizeAtCompileTime, 1>, Eigen::Aligned64> gv(gb);
+        u = u * gv / (1.0f + (-gv).exp());
+      }
+    });
+  }
 }
 
 /// cos/sin of rotary angles, for positions [0, max_positions) and frequency index [0, head_dim / 2):

@@ -108,21 +108,29 @@ public:
     Eigen::internal::gemm_pack_rhs<float, index, rhs_mapper, traits::nr, Eigen::ColMajor> pack_rhs;
     Eigen::internal::gebp_kernel<float, float, index, res_mapper, traits::mr, traits::nr, false, false> gebp;
     const rhs_mapper rhs(a, lda);
-    const index nc = std::min(m_nc, m);
-    // Every k-slice of a chunk of activation rows, packed once, then the staging block (nc x m_mc, row-major).
+    const index nc = std::min(m_nc, round_up_to_group(m));
+    // Every k-slice of a chunk of activation rows, packed once, then the staging block (nc x m_mc, row-major). A
+    // chunk's last m % nr rows are packed as one whole group, padded with zero rows (see tail_rows); the staging
+    // block has room for the padding, and only real rows are written out.
     const index stage_offset = (m_k * nc + 15) / 16 * 16;
-    float* packed = scratch.get(static_cast<std::size_t>(stage_offset + nc * m_mc));
+    const tail_rows tail(a, lda, nullptr, 0, m, m_k, 0, false, scratch, static_cast<std::size_t>(stage_offset + nc * m_mc));
+    float* packed = scratch.get(0);
     float* stage = packed + stage_offset;
+    const rhs_mapper tail_rhs(tail.a, m_k);
     const index row_blocks = (m_n + m_mc - 1) / m_mc;
     for (index j2 = 0; j2 < m; j2 += nc) {
-      const index ncols = std::min(nc, m - j2);
-      for (index k2 = 0; k2 < m_k; k2 += m_kc) pack_rhs(packed + k2 * ncols, rhs.getSubMapper(k2, j2), std::min(m_kc, m_k - k2), ncols);
+      const index ncols = std::min(nc, m - j2), whole = ncols - ncols % traits::nr, padded = round_up_to_group(ncols);
+      for (index k2 = 0; k2 < m_k; k2 += m_kc) {
+        const index kc = std::min(m_kc, m_k - k2);
+        if (whole) pack_rhs(packed + k2 * padded, rhs.getSubMapper(k2, j2), kc, whole);
+        if (whole < ncols) pack_rhs(packed + k2 * padded + kc * whole, tail_rhs.getSubMapper(k2, 0), kc, traits::nr);
+      }
       for (index i2 = 0, ib = 0; i2 < m_n; i2 += m_mc, ++ib) {
         const index mc = std::min(m_mc, m_n - i2);
-        init_block(bias ? bias + i2 : nullptr, stage, mc, ncols, 0, mc, false);
+        init_block(bias ? bias + i2 : nullptr, stage, mc, padded, 0, mc, false);
         const res_mapper res(stage, mc, 1);
         for (index k2 = 0, kb = 0; k2 < m_k; k2 += m_kc, ++kb)
-          gebp(res, m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], packed + k2 * ncols, mc, std::min(m_kc, m_k - k2), ncols, 1.0f);
+          gebp(res, m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], packed + k2 * padded, mc, std::min(m_kc, m_k - k2), padded, 1.0f);
         for (index r = 0; r < ncols; ++r) stream_copy(stage + r * mc, c + (j2 + r) * ldc + i2, mc);
       }
     }
@@ -146,22 +154,68 @@ private:
     Eigen::internal::gebp_kernel<float, float, index, res_mapper, traits::mr, traits::nr, false, false> gebp;
     const rhs_mapper rhs(a, lda);
     const res_mapper res(c, ldc, 1);
-    const index nc = std::min(m_nc, m);
-    float* block_b = scratch.get(static_cast<std::size_t>(m_kc * nc));
+    const index nc = std::min(m_nc, round_up_to_group(m));
+    // The last m % nr rows (if any) go through the kernel as one whole group, padded with zero rows: see tail_rows.
+    const tail_rows tail(a, lda, c, ldc, m, m_k, m_n, accumulate, scratch, static_cast<std::size_t>(m_kc * nc));
+    float* block_b = scratch.get(0); // tail_rows sized the scratch: packed slice first, then the tail's rows
+    const rhs_mapper tail_rhs(tail.a, m_k);
+    const res_mapper tail_res(tail.c, m_n, 1);
     const index row_blocks = (m_n + m_mc - 1) / m_mc;
     for (index k2 = 0, kb = 0; k2 < m_k; k2 += m_kc, ++kb) {
       const index kc = std::min(m_kc, m_k - k2);
       for (index j2 = 0; j2 < m; j2 += nc) {
-        const index ncols = std::min(nc, m - j2);
-        pack_rhs(block_b, rhs.getSubMapper(k2, j2), kc, ncols);
+        const index ncols = std::min(nc, m - j2), whole = ncols - ncols % traits::nr;
+        if (whole) pack_rhs(block_b, rhs.getSubMapper(k2, j2), kc, whole);
+        if (whole < ncols) pack_rhs(block_b + kc * whole, tail_rhs.getSubMapper(k2, 0), kc, traits::nr);
         for (index i2 = 0, ib = 0; i2 < m_n; i2 += m_mc, ++ib) {
           const index mc = std::min(m_mc, m_n - i2);
-          if (k2 == 0 && (bias || !accumulate)) init_block(bias, c + j2 * ldc, ldc, ncols, i2, mc, accumulate);
-          gebp(res.getSubMapper(i2, j2), m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], block_b, mc, kc, ncols, 1.0f);
+          const float* w = m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)];
+          if (k2 == 0 && (bias || !accumulate)) {
+            if (whole) init_block(bias, c + j2 * ldc, ldc, whole, i2, mc, accumulate);
+            if (whole < ncols) init_block(bias, tail.c, m_n, traits::nr, i2, mc, accumulate);
+          }
+          if (whole) gebp(res.getSubMapper(i2, j2), w, block_b, mc, kc, whole, 1.0f);
+          if (whole < ncols) gebp(tail_res.getSubMapper(i2, 0), w, block_b + kc * whole, mc, kc, traits::nr, 1.0f);
         }
       }
     }
+    tail.publish();
   }
+
+  /// m rounded up to whole column groups of the kernel.
+  static index round_up_to_group(index m) { return (m + traits::nr - 1) / traits::nr * traits::nr; }
+
+  /// Why a tail: GEBP computes a group of nr activation rows and a lone remainder row by different code (for the
+  /// weights rows past its vector panels it even sums in another order), so a row's result depended on whether
+  /// its position in the call fell in a whole group, that is on its batch and its thread's share of rows. The
+  /// last m % nr rows are therefore copied, with zero rows after them, into a group of their own (and their
+  /// output rows into a matching block), so every row goes through the whole-group path; publish() copies the
+  /// real rows back. The scratch holds `front` floats for the caller first, then these blocks.
+  struct tail_rows {
+    float* a = nullptr; ///< nr x k, row-major (rows past `count` zero)
+    float* c = nullptr; ///< nr x n, row-major
+    index count = 0, n = 0, first = 0, ldc = 0;
+    float* out = nullptr;
+    tail_rows(const float* src, index lda, float* dst, index ldc_, index m, index k, index n_, bool accumulate, packed_gemm_scratch& scratch,
+              std::size_t front)
+        : count(m % traits::nr), n(n_), first(m - m % traits::nr), ldc(ldc_), out(dst) {
+      const std::size_t a_floats = count ? static_cast<std::size_t>(traits::nr * k) : 0, c_floats = count ? static_cast<std::size_t>(traits::nr * n) : 0;
+      const std::size_t front16 = (front + 15) / 16 * 16, a16 = (a_floats + 15) / 16 * 16;
+      float* base = scratch.get(front16 + a16 + c_floats);
+      if (!count) return;
+      a = base + front16;
+      c = a + a16;
+      std::fill(a, a + a_floats, 0.0f);
+      std::fill(c, c + c_floats, 0.0f);
+      for (index r = 0; r < count; ++r) {
+        std::copy(src + (first + r) * lda, src + (first + r) * lda + k, a + r * k);
+        if (accumulate) std::copy(dst + (first + r) * ldc, dst + (first + r) * ldc + n, c + r * n);
+      }
+    }
+    void publish() const {
+      for (index r = 0; r < count; ++r) std::copy(c + r * n, c + (r + 1) * n, out + (first + r) * ldc);
+    }
+  };
 
   /// dst[0, n) = src[0, n), bypassing the cache where the destination allows aligned streaming stores.
   static void stream_copy(const float* src, float* dst, index n) {

@@ -567,8 +567,9 @@ private:
     for (const auto& s : m_segments) {
       auto ctl = out.controls(s.row);
       for (std::size_t i = 0; i < s.length; ++i) {
-        const Eigen::Map<const row_vector> z(z_row(s, i, cached), static_cast<Eigen::Index>(d));
-        for (std::size_t k = 0; k < 3; ++k) ctl(i, k) = m_w.ctl_w.row(static_cast<Eigen::Index>(k)).dot(z) + m_w.ctl_b[static_cast<Eigen::Index>(k)];
+        const float* z = z_row(s, i, cached);
+        for (std::size_t k = 0; k < 3; ++k)
+          ctl(i, k) = dot_product(m_w.ctl_w.row(static_cast<Eigen::Index>(k)).data(), z, static_cast<std::size_t>(d)) + m_w.ctl_b[static_cast<Eigen::Index>(k)];
       }
     }
   }
