@@ -38,6 +38,15 @@ namespace detail {
 #endif
 }
 
+/// The least work, in estimated nanoseconds on one thread, worth a parallel region: below it a loop runs inline.
+/// Starting a team costs 5-20 us on 2 threads (the workers sleep between regions and must be woken), so a
+/// two-position step took 17.5 us threaded against 0.2 us inline. bench/bench_step_threads measures small and
+/// large steps at 1 and 2 threads; with this grain the small ones run as fast at 2 threads as at 1.
+inline constexpr double parallel_grain_ns = 30000.0;
+
+/// True when work of about `estimated_ns` single-thread nanoseconds should be shared among threads.
+[[nodiscard]] inline bool worth_threads(double estimated_ns) noexcept { return estimated_ns >= parallel_grain_ns && available_threads() > 1; }
+
 /// Runs body(thread, team_size) on a team of at most `want` OpenMP threads, or inline as body(0, 1) when want is 1
 /// or OpenMP is off. Callers divide their work by hand (blocks by thread, or an atomic counter): LLVM's libomp
 /// allocates on every entry to a worksharing loop (`omp for`), a plain parallel region does not. The runtime may

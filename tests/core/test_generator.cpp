@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include <charconv>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -246,6 +248,15 @@ TEST_CASE("a trace records exactly the edits applied, and tracing does not chang
   while (std::getline(lines, line)) {
     CHECK(line.front() == '{');
     CHECK(line.find("\"op\":\"") != std::string::npos);
+    // Scores are written to round-trip: they read back as the same float.
+    const auto at = line.find("\"score\":");
+    REQUIRE(at != std::string::npos);
+    const std::string number = line.substr(at + 8, line.size() - 1 - (at + 8));
+    if (number != "null") {
+      float back = 0;
+      std::from_chars(number.data(), number.data() + number.size(), back);
+      CHECK(back == trace.records()[n].score);
+    }
     ++n;
   }
   CHECK(n == edits);
@@ -259,6 +270,100 @@ TEST_CASE("the observer sees every step") {
   std::uint32_t seen = 0;
   const auto res = gen.generate(c, off, [&](const apgen::canvas&, const apgen::step_report& rep) { CHECK(rep.step == seen++); });
   CHECK(seen == res.steps);
+}
+
+TEST_CASE("a sequence-level fixed point stops the row (insert after a token, delete the MASK after it)") {
+  // [a, MASK] -> [a, MASK] at every step: the row ran 2^20 steps to the step limit when changed() only counted edits.
+  const auto v = vocab8();
+  auto model = apgen::make_denoiser(
+      v.size(),
+      [](std::span<const apgen::token_id> row, apgen::matrix_view<float> tok, apgen::matrix_view<float> ctl) {
+        for (std::size_t i = 0; i < row.size(); ++i) tok(i, 2) = 1.0f;
+        ctl(0, apgen::control_insert) = 10.0f;
+        if (row.size() > 1) ctl(1, apgen::control_delete) = 10.0f;
+      },
+      apgen::heads::tokens_and_controls);
+  apgen::canvas c(v, 1, 8);
+  c.assign(0, {1, 0});
+  auto gen = apgen::make_generator(model, apgen::schedules::any_process<>());
+  const auto res = gen.generate(c);
+  CHECK(res.rows[0].reason == apgen::stop_reason::fixed_point);
+  CHECK(res.rows[0].steps == 1);
+  CHECK(std::vector<int>(c.row(0).begin(), c.row(0).end()) == std::vector<int>{1, 0});
+}
+
+TEST_CASE("under omp an error names the lowest failing index, as the serial loop does") {
+#if APGEN_HAS_OPENMP
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(2);
+#endif
+  // Every index fails; the loop is forced parallel (a cost far above the grain), and threads meet their first
+  // failures in any order.
+  for (int round = 0; round < 20; ++round)
+    CHECK_THROWS_WITH_AS(apgen::backends::for_each_index<apgen::backends::omp>(
+                             64, [](std::size_t i) { apgen::detail::fail<apgen::invalid_score>("index ", i); }, 1e9),
+                         "index 0", apgen::invalid_score);
+  // Through the token pass: NaN at positions 1 and 5 of a step large enough to be threaded.
+  const std::size_t V = 40000;
+  std::vector<std::string> names;
+  for (std::size_t i = 1; i < V; ++i) {
+    std::string name = "s";
+    name += std::to_string(i);
+    names.push_back(std::move(name));
+  }
+  const apgen::vocabulary big(names);
+  auto model = apgen::make_denoiser(V, [](std::span<const apgen::token_id> row, apgen::matrix_view<float> tok) {
+    for (std::size_t i : {std::size_t{1}, std::size_t{5}})
+      if (i < row.size()) tok(i, 3) = std::numeric_limits<float>::quiet_NaN();
+  });
+  apgen::canvas c(big, 1, 8);
+  c.assign_prompt_and_masks(0, {}, 8);
+  auto gen = apgen::make_generator<void, apgen::backends::omp>(model, apgen::schedules::top_probability());
+  CHECK_THROWS_WITH_AS(gen.generate(c), doctest::Contains("row 0, position 1 "), apgen::invalid_score);
+#if APGEN_HAS_OPENMP
+  omp_set_num_threads(saved);
+#endif
+}
+
+TEST_CASE("make_generator takes a stop rule, and generate takes an observer without a trace") {
+  const auto v = vocab8();
+  apgen::testing::hashed_model model;
+  model.vocab = v.size();
+  apgen::canvas c(v, 2, 16);
+  for (std::size_t r = 0; r < 2; ++r) c.assign_prompt_and_masks(r, {}, 10);
+  auto gen = apgen::make_generator(model, apgen::schedules::top_probability(), {},
+                                   apgen::stopping::stop_when(apgen::stopping::no_mask_left{}, apgen::stopping::max_steps{3}));
+  std::size_t reports = 0;
+  const auto res = gen.generate(c, [&](const apgen::canvas&, const apgen::step_report& rep) {
+    ++reports;
+    CHECK(rep.plan != nullptr);
+  });
+  CHECK(reports == 3);
+  for (std::size_t r = 0; r < 2; ++r) {
+    CHECK(res.rows[r].reason == apgen::stop_reason::step_limit);
+    CHECK(res.rows[r].steps == 3);
+    CHECK(c.count_masks(r) == 7);
+  }
+}
+
+TEST_CASE("bad generator input is named: a PAD outside the vocabulary, a batch denoiser that writes no scores") {
+  const auto v = vocab8();
+  apgen::testing::hashed_model model;
+  model.vocab = v.size();
+  apgen::canvas c(v, 1, 8);
+  c.assign_prompt_and_masks(0, {}, 4);
+  auto padded = apgen::make_generator(model, apgen::schedules::top_probability(), {.pad = 99});
+  CHECK_THROWS_WITH_AS(padded.generate(c), doctest::Contains("pad is 99"), apgen::invalid_token);
+  // A whole-batch denoiser that forgets its token logits: reported, not decoded from whatever the buffer held.
+  auto lazy = apgen::make_denoiser(v.size(), [](const apgen::canvas&, const apgen::step_context&, apgen::denoiser_output&) {});
+  auto gen = apgen::make_generator(lazy, apgen::schedules::top_probability());
+  CHECK_THROWS_WITH_AS(gen.generate(c), doctest::Contains("row 0, position 0"), apgen::invalid_score);
+  // A row-form denoiser that writes past its block is stopped by the view's bounds check.
+  auto reckless = apgen::make_denoiser(v.size(), [](std::span<const apgen::token_id> row, apgen::matrix_view<float> tok) {
+    tok(row.size(), 0) = 1.0f;
+  });
+  auto gen2 = apgen::make_generator(reckless, apgen::schedules::top_probability());
+  CHECK_THROWS_WITH_AS(gen2.generate(c), doctest::Contains("element (4, 0) is outside the 4 x 9 view"), apgen::invalid_argument);
 }
 
 } // TEST_SUITE

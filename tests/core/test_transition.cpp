@@ -253,4 +253,70 @@ TEST_CASE("traces record each applied edit in order") {
   CHECK(std::vector<int>(cv.row(0).begin(), cv.row(0).end()) == std::vector<int>{6, 0, 0});
 }
 
+TEST_CASE_TEMPLATE("an insert and a delete that cancel out leave the row unchanged, and say so", Backend, APGEN_TEST_CPU_BACKENDS) {
+  // [a, MASK]: insert after a, delete the MASK. The new MASK takes the old one's place: the same sequence.
+  const auto v = make_vocab(9);
+  const int M = 0;
+  apgen::canvas c(v, 2, 8);
+  c.assign(0, {4, M});
+  c.assign(1, {4, M});
+  apgen::step_plan plan;
+  plan.reshape(c, false);
+  plan.ops[0] = apgen::op_insert;
+  plan.ops[1] = apgen::op_erase;
+  plan.ops[2] = apgen::op_insert; // row 1: the insert alone, which does change the row
+  std::vector<apgen::row_delta> deltas(2);
+  apgen::apply_transition<Backend>(c, plan, deltas);
+  CHECK(std::vector<int>(c.row(0).begin(), c.row(0).end()) == std::vector<int>{4, M});
+  CHECK(deltas[0].inserted == 1);
+  CHECK(deltas[0].erased == 1);
+  CHECK_FALSE(deltas[0].changed());
+  CHECK(deltas[1].changed());
+  CHECK(std::vector<int>(c.row(1).begin(), c.row(1).end()) == std::vector<int>{4, M, M});
+  // Summed over steps, a row changed if some step changed it.
+  apgen::row_delta total = deltas[0];
+  CHECK_FALSE(total.changed());
+  total += deltas[1];
+  CHECK(total.changed());
+}
+
+TEST_CASE("a plan whose buffers do not match its offsets is refused, naming the buffer") {
+  const auto v = make_vocab(9);
+  apgen::canvas c(v, 2, 8);
+  c.assign(0, {1, 0, 2});
+  c.assign(1, {0, 3});
+  std::vector<apgen::row_delta> deltas(2);
+  apgen::step_plan plan;
+  plan.reshape(c, false);
+  SUBCASE("offsets set, every buffer empty") {
+    plan.ops.clear();
+    plan.token.clear();
+    plan.score.clear();
+    CHECK_THROWS_WITH_AS(apgen::apply_transition<apgen::backends::serial>(c, plan, deltas), doctest::Contains("plan.ops has 0 entries, expected 5"),
+                         apgen::shape_mismatch);
+  }
+  SUBCASE("ops one short") {
+    plan.ops.pop_back();
+    CHECK_THROWS_WITH_AS(apgen::apply_transition<apgen::backends::omp>(c, plan, deltas), doctest::Contains("plan.ops has 4 entries"), apgen::shape_mismatch);
+  }
+  SUBCASE("tokens or scores short") {
+    plan.token.resize(2);
+    CHECK_THROWS_WITH_AS(apgen::apply_transition<apgen::backends::simd>(c, plan, deltas), doctest::Contains("plan.token"), apgen::shape_mismatch);
+    plan.reshape(c, false);
+    plan.score.clear();
+    CHECK_THROWS_WITH_AS(apgen::apply_transition<apgen::backends::simd>(c, plan, deltas), doctest::Contains("plan.score"), apgen::shape_mismatch);
+  }
+  SUBCASE("control values of the wrong count") {
+    plan.control.assign(7, 0.0f);
+    CHECK_THROWS_WITH_AS(apgen::apply_transition<apgen::backends::serial>(c, plan, deltas), doctest::Contains("plan.control"), apgen::shape_mismatch);
+  }
+  SUBCASE("offsets that do not start at 0") {
+    for (auto& o : plan.offsets) o += 1;
+    plan.ops.resize(6);
+    CHECK_THROWS_AS(apgen::apply_transition<apgen::backends::serial>(c, plan, deltas), apgen::shape_mismatch);
+  }
+  // Nothing changed.
+  CHECK(std::vector<int>(c.row(0).begin(), c.row(0).end()) == std::vector<int>{1, 0, 2});
+}
+
 } // TEST_SUITE

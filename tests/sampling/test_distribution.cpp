@@ -97,4 +97,50 @@ TEST_CASE_TEMPLATE("NaN and infinite logits are reported as not finite", Backend
   CHECK_FALSE(apgen::sampling::summarize<Backend>(all_neg, token_filter{}).finite());
 }
 
+// -inf is an impossible token: allowed wherever at least one allowed token is finite, with probability 0, and
+// every backend at every vocabulary size says the same (it used to depend on the backend and on V).
+TEST_CASE_TEMPLATE("-inf logits are impossible tokens, accepted alike by every backend and vocabulary size", Backend, APGEN_TEST_CPU_BACKENDS) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (std::size_t V : {2u, 8u, 40u, 67u, 1000u}) {
+    CAPTURE(V);
+    std::mt19937 rng(static_cast<unsigned>(V));
+    std::uniform_real_distribution<float> u(-4.f, 4.f);
+    std::vector<float> z(V);
+    for (auto& x : z) x = u(rng);
+    for (std::size_t at : {std::size_t{0}, V / 2, V - 1}) {
+      CAPTURE(at);
+      std::vector<float> one = z;
+      one[at] = neg_inf;
+      const auto s = apgen::sampling::summarize<Backend>(one, token_filter{});
+      REQUIRE(s.finite());
+      CHECK(s.argmax != static_cast<int>(at));
+      CHECK(s.probability(one[at]) == 0.0);
+      // The same as the distribution over the other tokens.
+      std::vector<float> rest = z;
+      rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(at));
+      const auto r = apgen::sampling::summarize<apgen::backends::serial>(rest, token_filter{});
+      CHECK(s.sum_exp == doctest::Approx(r.sum_exp).epsilon(1e-5));
+      CHECK(s.entropy() == doctest::Approx(r.entropy()).epsilon(1e-5));
+    }
+    // SUBS pinning: one token at 0, every other -inf. Certain, entropy 0.
+    std::vector<float> pinned(V, neg_inf);
+    pinned[V / 2] = 0.0f;
+    const auto p = apgen::sampling::summarize<Backend>(pinned, token_filter{});
+    REQUIRE(p.finite());
+    CHECK(p.argmax == static_cast<int>(V / 2));
+    CHECK(p.probability(0.0f) == doctest::Approx(1.0));
+    CHECK(p.entropy() == doctest::Approx(0.0));
+    // Every logit at the lowest finite float is a finite, uniform distribution.
+    std::vector<float> lowest(V, std::numeric_limits<float>::lowest());
+    const auto l = apgen::sampling::summarize<Backend>(lowest, token_filter{});
+    REQUIRE(l.finite());
+    CHECK(l.argmax == 0);
+    CHECK(l.entropy() == doctest::Approx(std::log(static_cast<double>(V))));
+    // -inf everywhere but on a suppressed id: nothing allowed is finite.
+    pinned.assign(V, neg_inf);
+    pinned[0] = 1.0f;
+    CHECK_FALSE(apgen::sampling::summarize<Backend>(pinned, token_filter{0}).finite());
+  }
+}
+
 } // TEST_SUITE

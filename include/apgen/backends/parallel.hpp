@@ -19,24 +19,30 @@ namespace apgen::backends {
 enum class loop_balance { even, uneven };
 
 /// Calls f(i) for every i in [0, n). Exceptions thrown by f are carried out of the parallel region (OpenMP may
-/// not unwind through it) and the first one is rethrown after the loop.
+/// not unwind through it); the one of the lowest index is rethrown after the loop, the one a serial loop would
+/// have met first, so an error names the same row or position whatever the thread count.
+/// `ns_per_index` estimates one iteration's cost on one thread: the loop runs inline when the whole is below
+/// apgen::detail::parallel_grain_ns (a team costs microseconds to start, more than a small step's work).
 template <class Backend, loop_balance Balance = loop_balance::even, class F>
-void for_each_index(std::size_t n, F&& f) {
+void for_each_index(std::size_t n, F&& f, double ns_per_index = detail::parallel_grain_ns) {
   require_implemented<Backend>();
-  // A parallel region costs microseconds even when it has one iteration to share.
   if (n <= 1) {
     if (n == 1) f(std::size_t{0});
     return;
   }
-  if (Backend::threaded && APGEN_HAS_OPENMP && detail::available_threads() > 1) {
+  if (Backend::threaded && APGEN_HAS_OPENMP && detail::worth_threads(static_cast<double>(n) * ns_per_index)) {
     std::exception_ptr first;
+    std::size_t first_index = n;
     std::mutex guard;
     auto guarded = [&](long long i) {
       try {
         f(static_cast<std::size_t>(i));
       } catch (...) {
         std::lock_guard lock(guard);
-        if (!first) first = std::current_exception();
+        if (static_cast<std::size_t>(i) < first_index) {
+          first_index = static_cast<std::size_t>(i);
+          first = std::current_exception();
+        }
       }
     };
     const std::size_t want = std::min(n, static_cast<std::size_t>(detail::available_threads()));

@@ -18,9 +18,11 @@
 #include <apgen/sampling/choose_tokens.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 namespace apgen {
@@ -110,6 +112,13 @@ public:
   generation_result generate(canvas& c, Recorder& trace, Observer&& observer) {
     return run(c, trace, observer);
   }
+  /// Runs with an observer and no trace.
+  template <class Observer>
+    requires(!trace_recorder<std::remove_cvref_t<Observer>> && std::invocable<Observer&, const canvas&, const step_report&>)
+  generation_result generate(canvas& c, Observer&& observer) {
+    no_trace off;
+    return run(c, off, observer);
+  }
 
   [[nodiscard]] Denoiser& denoiser() noexcept { return m_denoiser; }
   [[nodiscard]] Schedule& schedule() noexcept { return m_schedule; }
@@ -134,6 +143,8 @@ private:
     result.rows.assign(B, row_result{});
     for (std::size_t r = 0; r < B; ++r) m_progress[r].initial_masks = static_cast<std::uint32_t>(c.count_masks(r));
     m_schedule.reset(c);
+    if (m_opt.pad && (*m_opt.pad < 0 || static_cast<std::size_t>(*m_opt.pad) >= c.vocab_size()))
+      detail::fail<invalid_token>("generator: generator_options::pad is ", *m_opt.pad, ", outside the vocabulary [0, ", c.vocab_size(), ")");
     const sampling::token_filter filter = sampling::default_filter(c, m_opt.pad);
     const transition_options topt_base{Edits::mask, m_opt.overflow, 0};
 
@@ -196,6 +207,15 @@ template <class Edits = void, class Backend = backends::default_backend, denoise
 [[nodiscard]] auto make_generator(D d, S s, generator_options opt = {}) {
   using E = std::conditional_t<std::is_void_v<Edits>, typename S::default_edits, Edits>;
   return generator<D, S, E, Backend>(std::move(d), std::move(s), opt);
+}
+
+/// The same with a stop rule of your own in place of the schedule's:
+/// `auto gen = apgen::make_generator(model, schedule, {}, apgen::stopping::any_of<apgen::stopping::no_mask_left,
+/// apgen::stopping::max_steps>{...});`
+template <class Edits = void, class Backend = backends::default_backend, denoiser D, schedule S, stop_rule Stop>
+[[nodiscard]] auto make_generator(D d, S s, generator_options opt, Stop stop) {
+  using E = std::conditional_t<std::is_void_v<Edits>, typename S::default_edits, Edits>;
+  return generator<D, S, E, Backend, Stop>(std::move(d), std::move(s), opt, std::move(stop));
 }
 
 } // namespace apgen

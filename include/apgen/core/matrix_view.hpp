@@ -1,9 +1,12 @@
 #pragma once
 /// \file
 /// A non-owning row-major 2-D view (rows x cols over contiguous memory): how a denoiser sees one row's block of
-/// scores. Bounds are checked in debug builds only; the shapes themselves are checked once per step by the owner.
+/// scores. Element and row access check their bounds in every build and throw apgen::invalid_argument naming
+/// the index (a denoiser writing past its row's block would otherwise corrupt the next row silently); data()
+/// is the unchecked way in for kernels that have checked their shapes.
 
-#include <cassert>
+#include <apgen/core/errors.hpp>
+
 #include <cstddef>
 #include <span>
 
@@ -18,13 +21,15 @@ public:
   [[nodiscard]] constexpr std::size_t rows() const noexcept { return m_rows; }
   [[nodiscard]] constexpr std::size_t cols() const noexcept { return m_cols; }
   [[nodiscard]] constexpr T* data() const noexcept { return m_data; }
-  [[nodiscard]] constexpr T& operator()(std::size_t i, std::size_t j) const noexcept {
-    assert(i < m_rows && j < m_cols);
+  [[nodiscard]] constexpr T& operator()(std::size_t i, std::size_t j) const {
+    if (i >= m_rows || j >= m_cols) [[unlikely]]
+      detail::fail<invalid_argument>("matrix_view: element (", i, ", ", j, ") is outside the ", m_rows, " x ", m_cols, " view");
     return m_data[i * m_cols + j];
   }
   /// Row i as a span of cols() values.
-  [[nodiscard]] constexpr std::span<T> row(std::size_t i) const noexcept {
-    assert(i < m_rows);
+  [[nodiscard]] constexpr std::span<T> row(std::size_t i) const {
+    if (i >= m_rows) [[unlikely]]
+      detail::fail<invalid_argument>("matrix_view: row ", i, " is outside the ", m_rows, " x ", m_cols, " view");
     return {m_data + i * m_cols, m_cols};
   }
   /// Sets every element (a common first step of a denoiser that writes sparse scores).

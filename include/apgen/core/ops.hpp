@@ -37,9 +37,12 @@ struct row_delta {
   std::uint32_t erased = 0;   ///< deleted MASKs
   bool eos_written = false;   ///< a MASK became EOS
   bool overflowed = false;    ///< the row would have outgrown its capacity and was left unchanged
+  /// Edits were applied but the row came out as it went in (an insert after a token and a delete of the MASK
+  /// that follows it, say): the counts above say what was done, changed() that nothing changed.
+  bool cancelled_out = false;
 
   /// True when the row's token sequence differs from before the step.
-  [[nodiscard]] constexpr bool changed() const noexcept { return unmasked + remasked + inserted + erased > 0; }
+  [[nodiscard]] constexpr bool changed() const noexcept { return !cancelled_out && unmasked + remasked + inserted + erased > 0; }
   constexpr row_delta& operator+=(const row_delta& o) noexcept {
     unmasked += o.unmasked;
     remasked += o.remasked;
@@ -47,6 +50,7 @@ struct row_delta {
     erased += o.erased;
     eos_written = eos_written || o.eos_written;
     overflowed = overflowed || o.overflowed;
+    cancelled_out = cancelled_out && o.cancelled_out; // a sum's changed() is false only if no step changed the row
     return *this;
   }
 };

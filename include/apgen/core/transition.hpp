@@ -126,6 +126,9 @@ row_outcome write_row(canvas& c, const step_plan& plan, std::size_t r, const tra
     }
   }
   o.length = w;
+  // Unmasks and remasks alone always change a token in place; inserts and deletes can undo each other. Only then
+  // is the new row compared with the old one.
+  if ((d.inserted > 0 || d.erased > 0) && w == n && std::equal(out, out + n, x)) d.cancelled_out = true;
   return o;
 }
 
@@ -167,8 +170,19 @@ void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> del
   for (std::size_t r = 0; r < rows; ++r)
     if (plan.row_length(r) != c.length(r))
       detail::fail<shape_mismatch>("transition: plan row ", r, " has ", plan.row_length(r), " positions, canvas row has ", c.length(r));
-  if (!plan.control.empty() && plan.control.size() != 3 * plan.offsets.back())
-    detail::fail<shape_mismatch>("transition: plan has ", plan.control.size(), " control values, expected ", 3 * plan.offsets.back());
+  // The plan's buffers are read at every position of every active row: their sizes must match the offsets.
+  const std::size_t positions = plan.offsets.empty() ? 0 : plan.offsets.back();
+  if (!plan.offsets.empty() && plan.offsets.front() != 0)
+    detail::fail<shape_mismatch>("transition: plan offsets start at ", plan.offsets.front(), ", not 0");
+  const auto check_buffer = [&](const char* name, std::size_t size, std::size_t per_position) {
+    if (size != per_position * positions)
+      detail::fail<shape_mismatch>("transition: plan.", name, " has ", size, " entries, expected ", per_position * positions, " for ", positions,
+                                   " positions");
+  };
+  check_buffer("ops", plan.ops.size(), 1);
+  check_buffer("token", plan.token.size(), 1);
+  check_buffer("score", plan.score.size(), 1);
+  if (!plan.control.empty()) check_buffer("control", plan.control.size(), 3);
 
   auto is_active = [&](std::size_t r) { return active.empty() || active[r] != 0; };
   // Pass 1 writes every active row into the second buffer. A recorder needs row order, so it runs serially.
@@ -190,11 +204,13 @@ void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> del
       traced = true;
     }
   }
+  // About 2 ns a position to rewrite a row, and as much again to publish it.
+  const double ns_per_row = rows ? 2.0 * static_cast<double>(positions) / static_cast<double>(rows) : 0.0;
   if (!traced)
     backends::for_each_index<Backend, backends::loop_balance::uneven>(rows, [&](std::size_t r) {
       no_trace off;
       write(r, off);
-    });
+    }, ns_per_row);
   // Nothing visible has changed yet: report a bad token or (under throw_error) an overflow now.
   for (std::size_t r = 0; r < rows; ++r)
     if (outcomes[r].bad_token)
@@ -215,7 +231,7 @@ void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> del
     }
     deltas[r] = o.delta;
     if (o.delta.changed()) detail::copy_back(c, r, o.length);
-  });
+  }, ns_per_row);
 }
 
 } // namespace apgen

@@ -5,6 +5,9 @@
 ///   - one row at a time: `f(std::span<const token_id> row, matrix_view<float> token_logits)` or, with control
 ///     heads, `f(row, token_logits, matrix_view<float> control_logits)`. Finished rows are skipped. The row form
 ///     gets token logits cleared to 0 and control logits at -30 (off), so it may write only what it cares about.
+/// The whole-batch form must write the token logits of every position the step reads (ctx.want, or all when it is
+/// empty): they are set to NaN before each call, so a score it did not write is reported as invalid_score naming
+/// the row and position, instead of the last step's value being used again.
 
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/denoiser_output.hpp>
@@ -12,7 +15,9 @@
 #include <apgen/core/matrix_view.hpp>
 #include <apgen/core/step_context.hpp>
 
+#include <algorithm>
 #include <concepts>
+#include <limits>
 #include <cstddef>
 #include <span>
 #include <utility>
@@ -42,6 +47,9 @@ public:
 
   void predict(const canvas& c, const step_context& ctx, denoiser_output& out) {
     if constexpr (std::invocable<F&, const canvas&, const step_context&, denoiser_output&>) {
+      // A score the function does not write must not be read as the last step's value: NaN is reported.
+      const auto tokens = out.token_data();
+      std::fill(tokens.begin(), tokens.end(), std::numeric_limits<float>::quiet_NaN());
       m_f(c, ctx, out);
     } else {
       for (std::size_t r = 0; r < c.rows(); ++r) {

@@ -8,6 +8,7 @@
 #include <apgen/core/trace.hpp>
 #include <apgen/core/vocabulary.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <ostream>
 #include <span>
@@ -42,8 +43,14 @@ inline void write_jsonl(std::ostream& out, const trace_record& r, const vocabula
     detail::write_json_string(out, vocab->text(r.new_token));
   }
   out << ",\"score\":";
-  if (std::isfinite(r.score)) out << r.score;
-  else out << "null";
+  if (std::isfinite(r.score)) {
+    // Round-trip precision: the shortest digits that read back as the same float (6 significant digits did not).
+    char digits[32];
+    const auto end = std::to_chars(digits, digits + sizeof digits, r.score).ptr;
+    out.write(digits, end - digits);
+  } else {
+    out << "null";
+  }
   out << "}\n";
 }
 

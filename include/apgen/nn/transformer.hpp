@@ -42,12 +42,17 @@ struct transformer_options {
 };
 
 namespace detail {
-/// Runs f(begin, end) over [0, n) split into one contiguous chunk per thread (one chunk without OpenMP or for
-/// small n). Chunks are multiples of 8 rows so vector loads stay aligned to the row blocks.
+/// Single-thread throughput assumed when deciding whether a product is worth threads (flops per nanosecond; the
+/// small products where the choice matters run at about this rate).
+inline constexpr double flops_per_ns = 20.0;
+
+/// Runs f(begin, end) over [0, n) split into one contiguous chunk per thread (one chunk without OpenMP, for small
+/// n, or when the whole, at `flops_per_row`, is less work than a parallel region is worth). Chunks are multiples
+/// of 8 rows so vector loads stay aligned to the row blocks.
 template <class F>
-void for_row_chunks(std::size_t n, std::size_t min_rows_per_thread, F&& f) {
+void for_row_chunks(std::size_t n, std::size_t min_rows_per_thread, double flops_per_row, F&& f) {
   const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
-  if (threads > 1 && n >= 2 * min_rows_per_thread) {
+  if (threads > 1 && n >= 2 * min_rows_per_thread && apgen::detail::worth_threads(static_cast<double>(n) * flops_per_row / flops_per_ns)) {
     // Chunk boundaries depend on the chunk count only, never on which thread runs a chunk.
     const std::size_t chunks = std::min(threads, n / min_rows_per_thread);
     const std::size_t per = (n + chunks - 1) / chunks, rounded = (per + 7) / 8 * 8;
@@ -249,7 +254,8 @@ private:
   /// row chunks.
   template <class X, class Y>
   void linear(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t n_rows, bool accumulate = false) {
-    detail::for_row_chunks(n_rows, 16, [&](std::size_t r0, std::size_t r1) { linear_rows(x, w, b, y, r0, r1, accumulate); });
+    const double flops = 2.0 * static_cast<double>(w.rows()) * static_cast<double>(w.cols());
+    detail::for_row_chunks(n_rows, 16, flops, [&](std::size_t r0, std::size_t r1) { linear_rows(x, w, b, y, r0, r1, accumulate); });
   }
   /// linear() on rows [r0, r1), on the calling thread, a cache-sized block of rows at a time (the packed product
   /// adds the bias block by block, while each block is in cache).
@@ -288,7 +294,7 @@ private:
     m_packed_stale = false;
   }
   void norm(const matrix& x, matrix& y, const row_vector& w, const row_vector& b) {
-    detail::for_row_chunks(m_rows, 64, [&](std::size_t r0, std::size_t r1) {
+    detail::for_row_chunks(m_rows, 64, 8.0 * static_cast<double>(m_w.config.d_model), [&](std::size_t r0, std::size_t r1) {
       const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
       auto yb = y.middleRows(o, n);
       layer_norm_rows(x.middleRows(o, n), yb, w, b, m_w.config.norm_eps);
@@ -299,7 +305,8 @@ private:
     const auto& L = m_w.layers[l];
     const auto& P = m_packed[l];
     const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
-    if (m_groups.size() >= 2 * threads && m_largest_group * 2 * threads <= m_rows) {
+    const bool threaded = apgen::detail::worth_threads(static_cast<double>(m_rows) * layer_flops_per_row() / detail::flops_per_ns);
+    if (threaded && m_groups.size() >= 2 * threads && m_largest_group * 2 * threads <= m_rows) {
       // Enough groups of whole rows to share out evenly (none larger than half a thread's share): each thread
       // takes a group through the whole layer, so the group's q/k/v, attention output and residual rows are
       // still in cache at every step.
@@ -310,13 +317,21 @@ private:
       return;
     }
     // Few long rows: each step of the layer over all rows, split across threads within the step.
-    detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) { qkv_rows(L, P, r0, r1); });
+    const double d = static_cast<double>(m_w.config.d_model);
+    detail::for_row_chunks(m_rows, 16, 6.0 * d * d, [&](std::size_t r0, std::size_t r1) { qkv_rows(L, P, r0, r1); });
     if (cached)
       for (std::size_t si = 0; si < m_segments.size(); ++si) cache_keys_values(l, si);
     attention(l, cached);
     auto h = top(m_h);
     linear(top(m_att), P.out, L.out_b, h, m_rows, true);
-    detail::for_row_chunks(m_rows, 16, [&](std::size_t r0, std::size_t r1) { mlp_rows(L, P, r0, r1); });
+    detail::for_row_chunks(m_rows, 16, layer_flops_per_row() - 8.0 * d * d, [&](std::size_t r0, std::size_t r1) { mlp_rows(L, P, r0, r1); });
+  }
+
+  /// Multiply-adds (x 2) of one token through a layer's products: QKV and the out-projection (4 d^2), the MLP
+  /// (2 or 3 d x d_ff). For the threading decisions only.
+  [[nodiscard]] double layer_flops_per_row() const noexcept {
+    const double d = static_cast<double>(m_w.config.d_model), ff = static_cast<double>(m_w.config.d_ff);
+    return 2.0 * (4.0 * d * d + (m_w.config.act == activation::swiglu ? 3.0 : 2.0) * d * ff);
   }
 
   /// The whole layer for one group of rows, on the calling thread.
@@ -390,9 +405,13 @@ private:
   /// Attention of layer l over every (segment, head), spread over the threads.
   void attention(std::size_t l, bool cached) {
     const std::size_t H = m_w.config.n_heads, jobs = m_segments.size() * H;
+    // 4 flops per (query, key, head dimension): the scores and the weighted values.
+    double flops = 0;
+    for (const auto& s : m_segments) flops += 4.0 * static_cast<double>(s.length - s.start) * static_cast<double>(s.length) * static_cast<double>(m_w.config.d_model);
+    const std::size_t team = apgen::detail::worth_threads(flops / detail::flops_per_ns) ? static_cast<std::size_t>(apgen::detail::available_threads()) : 1;
     // (row, head) jobs one at a time from a shared counter: rows differ in length, so the cost of a job varies.
     std::atomic<std::size_t> next{0};
-    apgen::detail::run_team(std::min(jobs, static_cast<std::size_t>(apgen::detail::available_threads())), [&](std::size_t t, std::size_t) {
+    apgen::detail::run_team(std::min(jobs, team), [&](std::size_t t, std::size_t) {
       for (std::size_t j; (j = next.fetch_add(1, std::memory_order_relaxed)) < jobs;)
         attention_head(l, cached, j / H, j % H, m_scores[t], m_attention_scratch[t]);
     });
@@ -532,7 +551,7 @@ private:
         // Logits far larger than the caches (a 32,000-token head over 256 positions is 32 MB) are streamed out
         // block by block; smaller ones stay in cache for the sampler that reads them next.
         if ((e - b) * static_cast<std::size_t>(V) * sizeof(float) >= streamed_output_bytes)
-          detail::for_row_chunks(e - b, 16, [&](std::size_t r0, std::size_t r1) {
+          detail::for_row_chunks(e - b, 16, 2.0 * static_cast<double>(d) * static_cast<double>(V), [&](std::size_t r0, std::size_t r1) {
             const auto o = static_cast<Eigen::Index>(r0);
             m_head.apply_streamed(z.row(o).data(), d, m_w.head_b.data(), y.row(o).data(), V, static_cast<Eigen::Index>(r1 - r0), scratch());
           });

@@ -96,6 +96,7 @@ inline void scalar_max_pass(const float* z, std::size_t begin, std::size_t end, 
 
 inline void scalar_exp_pass(const float* z, std::size_t begin, std::size_t end, float m, double& se, double& sze) {
   for (std::size_t j = begin; j < end; ++j) {
+    if (z[j] == -std::numeric_limits<float>::infinity()) continue; // an impossible token: probability 0, no entropy term
     const double d = static_cast<double>(z[j]) - m;
     const double e = std::exp(d);
     se += e;
@@ -123,11 +124,13 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
   constexpr std::size_t W = batch::size;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const float* data = z.data();
-  // Lane maxima start at the lowest finite float, not -inf, so that v - max is never -inf - -inf: a -inf logit
-  // (SUBS) then contributes ~0, while a NaN or +inf logit turns the sums into NaN (the exp propagates NaN) and is
-  // reported. (xsimd 8's AVX-512 `!=` is an ordered compare, false on NaN, so no comparison is relied on.)
-  const float lowest = std::numeric_limits<float>::lowest();
-  batch m1(lowest), m2(neg_inf), at(-1.0f), se(0.0f), sze(0.0f);
+  // Lane maxima start at -inf. A -inf logit (an impossible token, as SUBS pinning writes) is given the exponent's
+  // floor instead of v - max, which would be -inf - -inf in a lane that has seen nothing else: it contributes ~0,
+  // and ~0 again once its lane is scaled to the global max. A NaN or +inf logit turns the sums into NaN (v - max
+  // is NaN, the exp propagates it) and is reported. The == compare is ordered, so a NaN is never mistaken for
+  // -inf.
+  batch m1(neg_inf), m2(neg_inf), at(-1.0f), se(0.0f), sze(0.0f);
+  const batch minus_inf(neg_inf);
   alignas(64) std::array<float, W> lane_index{};
   for (std::size_t k = 0; k < W; ++k) lane_index[k] = static_cast<float>(k);
   const batch lanes = batch::load_aligned(lane_index.data());
@@ -156,7 +159,7 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
       } else {
         a2 = xsimd::max(a2, v);
       }
-      const batch d = xsimd::max(floor_value, v - a1); // keeps NaN, keeps the entropy term finite for -inf
+      const batch d = xsimd::select(v == minus_inf, floor_value, xsimd::max(floor_value, v - a1)); // max keeps NaN
       const batch ex = exp_nonpositive(d);
       s += ex;
       sz = simd::fmadd(d, ex, sz);
@@ -190,7 +193,7 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
     }
   token_id first = -1;
   for (std::size_t k = 0; k < W; ++k)
-    if (a1[k] == s.top1 && a1[k] > lowest && ai[k] >= 0 && (first < 0 || static_cast<token_id>(ai[k]) < first)) first = static_cast<token_id>(ai[k]);
+    if (a1[k] == s.top1 && a1[k] > neg_inf && ai[k] >= 0 && (first < 0 || static_cast<token_id>(ai[k]) < first)) first = static_cast<token_id>(ai[k]);
   if (tail.argmax >= 0 && tail.top1 == s.top1 && (first < 0 || tail.argmax < first)) first = tail.argmax;
   s.argmax = first;
   if (s.argmax < 0 || !(s.top1 > neg_inf)) {
