@@ -54,6 +54,19 @@ void check_close(const std::vector<float>& a, const std::vector<float>& b, float
   }
 }
 
+// `rows` rows of random tokens, row r of length 1 + (r * stride) % span (every length mod small powers of two).
+apgen::canvas ragged_batch(const apgen::vocabulary& v, std::size_t rows, std::size_t capacity, std::size_t stride, std::size_t span,
+                           unsigned seed) {
+  std::mt19937 rng(seed);
+  apgen::canvas batch(v, rows, capacity);
+  for (std::size_t r = 0; r < rows; ++r) {
+    std::vector<apgen::token_id> t(1 + (r * stride) % span);
+    for (auto& x : t) x = static_cast<apgen::token_id>(rng() % v.size());
+    batch.assign(r, t);
+  }
+  return batch;
+}
+
 // Bit-for-bit equality (memcmp of the floats), with the first differing index in the failure message.
 void check_same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
@@ -103,14 +116,8 @@ TEST_CASE("bit for bit: a row's scores are the same alone, in any batch and at a
     const apgen::nn::transformer_config cfg{.vocab_size = v.size(), .d_model = s.d, .n_layers = 2, .n_heads = s.heads, .d_ff = s.ff,
                                             .act = s.act, .causal = s.causal, .control_heads = !s.causal, .pin_decoded = false};
     const auto w = apgen::nn::transformer_weights::random(cfg, 17, 0.3f);
-    std::mt19937 rng(5);
     const std::size_t rows = 40;
-    apgen::canvas batch(v, rows, 160);
-    for (std::size_t r = 0; r < rows; ++r) {
-      std::vector<apgen::token_id> t(1 + (r * 29) % 140);
-      for (auto& x : t) x = static_cast<apgen::token_id>(rng() % v.size());
-      batch.assign(r, t);
-    }
+    const apgen::canvas batch = ragged_batch(v, rows, 160, 29, 140, 5);
     const auto one_thread = with_threads(1, [&] {
       apgen::nn::transformer m(w, {.kv_cache = false});
       return logits_of(m, batch);
@@ -160,14 +167,8 @@ TEST_CASE("a large ragged batch, layer by layer in groups of rows, gives each ro
   for (const bool causal : {false, true}) {
     CAPTURE(causal);
     apgen::nn::transformer m(apgen::nn::transformer_weights::random(small_config(v.size(), causal), 5, 0.2f));
-    std::mt19937 rng(11);
     const std::size_t rows = 40;
-    apgen::canvas batch(v, rows, 200);
-    for (std::size_t r = 0; r < rows; ++r) {
-      std::vector<apgen::token_id> t(1 + (r * 37) % 150);
-      for (auto& x : t) x = static_cast<apgen::token_id>(rng() % v.size());
-      batch.assign(r, t);
-    }
+    const apgen::canvas batch = ragged_batch(v, rows, 200, 37, 150, 11);
     const auto together = logits_of(m, batch);
     for (std::size_t r = 0; r < rows; r += 3) {
       apgen::nn::transformer alone_model(m.weights());
@@ -285,6 +286,28 @@ TEST_CASE("the transformer decodes as MDM and AP-MDM through the engine") {
   const auto res2 = ap.generate(c);
   CHECK(res2.rows[0].reason == apgen::stop_reason::fixed_point); // fresh controls never fire: unmask all, then settle
   CHECK(c.count_masks(0) == 0);
+}
+
+TEST_CASE("polish over the transformer: pinned positions (-inf logits) are scored, not refused") {
+  // SUBS pinning gives a decoded position 0 for its token and -inf for every other; polish scores those
+  // positions, so every backend must accept -inf as an impossible token.
+  const auto v = make_vocab(8);
+  apgen::nn::transformer m(apgen::nn::transformer_weights::random(small_config(v.size(), false), 2));
+  const auto run = [&]<class Backend>(Backend) {
+    apgen::canvas c(v, 2, 16);
+    c.assign_prompt_and_masks(0, std::vector<int>{3}, 9);
+    c.assign_prompt_and_masks(1, std::vector<int>{4, 5}, 6);
+    using polished = apgen::schedules::with_polish<apgen::schedules::masked_diffusion<>>;
+    auto gen = apgen::make_generator<apgen::edits::mdm_remask, Backend>(m, polished(apgen::schedules::masked_diffusion<>{}, {0.5, 2, 3}),
+                                                                        {.max_steps = 200});
+    const auto res = gen.generate(c);
+    for (std::size_t r = 0; r < 2; ++r) CHECK(c.count_masks(r) == 0);
+    CHECK(res.steps < 200);
+    return std::vector<int>(c.row(0).begin(), c.row(0).end());
+  };
+  const auto serial = run(apgen::backends::serial{});
+  CHECK(run(apgen::backends::simd{}) == serial);
+  CHECK(run(apgen::backends::omp{}) == serial);
 }
 
 TEST_CASE("bad configurations and inputs are refused by name") {
@@ -519,6 +542,79 @@ TEST_CASE("a weight file for another model is refused, naming the tensor") {
   apgen::io::write_safetensors(path, {{"embed.tokens.weight", {9, 16}, ok}}, {{"format", "pt"}});
   CHECK_THROWS_WITH_AS((void)apgen::nn::load_transformer(path), doctest::Contains("apgen.format"), apgen::parse_error);
   std::remove(path.c_str());
+}
+
+TEST_CASE("metadata that declares a huge model fails at once, before allocating anything") {
+  // A file of a few KB whose metadata asks for a million (or a hundred million) layers, or dimensions of billions:
+  // it used to allocate gigabytes from the metadata (or let std::bad_alloc escape) before a tensor was checked.
+  const apgen::nn::transformer_config cfg{.vocab_size = 9, .d_model = 16, .n_layers = 1, .n_heads = 2, .d_ff = 24};
+  auto w = apgen::nn::transformer_weights::random(cfg, 5);
+  const auto views = apgen::nn::views_of(w);
+  CHECK(views.views.size() == apgen::nn::transformer_weights::tensor_count(cfg));
+  auto swiglu = cfg;
+  swiglu.act = apgen::nn::activation::swiglu;
+  swiglu.feature_vocab_sizes = {4, 5};
+  auto w2 = apgen::nn::transformer_weights::random(swiglu, 1);
+  CHECK(apgen::nn::views_of(w2).views.size() == apgen::nn::transformer_weights::tensor_count(swiglu));
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{{"n_layers", "1000000"},
+                                                                                  {"n_layers", "100000000"},
+                                                                                  {"n_layers", "18446744073709551615"},
+                                                                                  {"d_model", "1000000000000"},
+                                                                                  {"d_ff", "4000000000"},
+                                                                                  {"vocab_size", "2000000000"}}) {
+    CAPTURE(key);
+    CAPTURE(value);
+    auto meta = cfg.to_metadata();
+    meta[key] = value;
+    if (key == "d_model") meta["n_heads"] = "1";
+    const auto bytes = apgen::io::serialize_safetensors(std::span<const apgen::io::tensor_view>(views.views), meta);
+    const auto file = apgen::io::safetensors_file::parse(bytes, "huge.safetensors");
+    CHECK_THROWS_AS((void)apgen::nn::load_transformer(file, "huge.safetensors"), apgen::error);
+  }
+  auto meta = cfg.to_metadata();
+  meta["n_layers"] = "1000000";
+  const auto bytes = apgen::io::serialize_safetensors(std::span<const apgen::io::tensor_view>(views.views), meta);
+  CHECK_THROWS_WITH_AS((void)apgen::nn::load_transformer(apgen::io::safetensors_file::parse(bytes, "f"), "f"),
+                       doctest::Contains("no tensor named \"layers.1.norm1.weight\"; the metadata describes a model of 12000007 tensors"),
+                       apgen::shape_mismatch);
+}
+
+TEST_CASE("metadata numbers are read strictly") {
+  const auto cfg = small_config(8, false);
+  const auto refused = [&](const char* key, const char* value) {
+    auto m = cfg.to_metadata();
+    m[key] = value;
+    CAPTURE(key);
+    CAPTURE(value);
+    CHECK_THROWS_WITH_AS(static_cast<void>(apgen::nn::transformer_config::from_metadata(m)), doctest::Contains(key), apgen::parse_error);
+  };
+  refused("mask_id", "4294967296"); // loaded as 0
+  refused("mask_id", "2147483648"); // reported as -2147483648
+  refused("vocab_size", "+6");
+  refused("vocab_size", " 6");
+  refused("vocab_size", "6 ");
+  refused("vocab_size", "0x10");
+  refused("vocab_size", "99999999999999999999999");
+  refused("norm_eps", "inf");
+  refused("norm_eps", "nan");
+  refused("norm_eps", "1e400");
+  refused("norm_eps", " 1e-5");
+  refused("rope_base", "inf");
+  refused("feature_vocab_sizes", "3,");
+  refused("feature_vocab_sizes", ",3");
+  refused("feature_vocab_sizes", "3,,4");
+  refused("feature_vocab_sizes", "3, 4");
+  refused("feature_vocab_sizes", "-3");
+  refused("n_layers", "");
+  auto m = cfg.to_metadata();
+  m["feature_vocab_sizes"] = "3,17";
+  CHECK(apgen::nn::transformer_config::from_metadata(m).feature_vocab_sizes == std::vector<std::size_t>{3, 17});
+  m["norm_eps"] = "1e-6";
+  CHECK(apgen::nn::transformer_config::from_metadata(m).norm_eps == doctest::Approx(1e-6));
+}
+
+TEST_CASE("reading a directory as weights says so") {
+  CHECK_THROWS_WITH_AS((void)apgen::nn::load_transformer(std::string(APGEN_TEST_DATA_DIR)), doctest::Contains("is a directory"), apgen::parse_error);
 }
 
 } // TEST_SUITE

@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
@@ -380,6 +381,11 @@ public:
   /// \file for what is checked). Seeks to each tensor, so memory is the tensors' float data plus the header.
   [[nodiscard]] static safetensors_file read(const std::string& path) {
     using apgen::detail::fail;
+    std::error_code kind_error;
+    const auto kind = std::filesystem::status(path, kind_error).type();
+    if (kind == std::filesystem::file_type::directory) fail<parse_error>(path, ": is a directory, not a safetensors file");
+    if (!kind_error && kind != std::filesystem::file_type::regular && kind != std::filesystem::file_type::not_found)
+      fail<parse_error>(path, ": is not a regular file");
     std::ifstream in(path, std::ios::binary);
     if (!in) fail<parse_error>(path, ": cannot open file");
     in.seekg(0, std::ios::end);

@@ -29,12 +29,34 @@ inline std::vector<std::size_t> stored_shape(std::size_t rows, std::size_t cols,
 /// Builds a transformer from an open safetensors file. Tensors whose names start with `ignored_prefix` (for
 /// example the optimiser state "adam." in a training checkpoint) are skipped; any other tensor the configuration
 /// does not expect is refused. `source` names the file in messages.
+/// Nothing is allocated from the metadata alone: the tensor count the configuration implies is checked against the
+/// file first, and each tensor is sized only once the file has shown one of that name and shape, so a small file
+/// whose metadata declares a huge model fails at once instead of asking for gigabytes.
 [[nodiscard]] inline transformer_weights load_transformer(const io::safetensors_file& file, std::string_view source,
                                                           std::string_view ignored_prefix = {}) {
-  transformer_weights w(transformer_config::from_metadata(file.metadata()));
+  const auto config = transformer_config::from_metadata(file.metadata());
+  std::size_t present = 0;
+  for (const auto& name : file.names()) present += ignored_prefix.empty() || !name.starts_with(ignored_prefix) ? 1 : 0;
+  const std::size_t wanted = transformer_weights::tensor_count(config);
+  if (wanted > present) {
+    // Name a missing tensor: walk the names of the same model cut to one layer more than the file could hold.
+    // Its names are the full model's, and more than the file has, so one of them is missing.
+    auto probe = config;
+    probe.n_layers = std::min(config.n_layers, present / 12 + 1);
+    transformer_weights names(probe, transformer_weights::unallocated_t{});
+    std::string missing;
+    names.for_each_tensor([&](const std::string& name, auto&, std::size_t, std::size_t, init_kind) {
+      if (missing.empty() && !file.contains(name)) missing = name;
+    });
+    apgen::detail::fail<shape_mismatch>(source, ": no tensor named \"", missing, "\"; the metadata describes a model of ", wanted,
+                                        " tensors (n_layers = ", config.n_layers, ", ", config.feature_vocab_sizes.size(),
+                                        " feature embeddings), the file holds ", present);
+  }
+  transformer_weights w(config, transformer_weights::unallocated_t{});
   std::set<std::string> expected;
   w.for_each_tensor([&](const std::string& name, auto& t, std::size_t rows, std::size_t cols, init_kind) {
     const auto& src = file.get(name, detail::stored_shape(rows, cols, name));
+    t.resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
     std::copy(src.data.begin(), src.data.end(), t.data());
     expected.insert(name);
   });

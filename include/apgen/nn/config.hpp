@@ -6,15 +6,38 @@
 #include <apgen/config.hpp>
 #include <apgen/core/errors.hpp>
 
+#include <charconv>
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace apgen::nn {
 
 enum class activation { gelu, swiglu };
+
+/// The most token (or feature) ids a vocabulary may have: ids are `token_id`s (int).
+inline constexpr std::size_t max_token_count = static_cast<std::size_t>(std::numeric_limits<token_id>::max());
+
+namespace detail {
+/// A count written as decimal digits only, at most `max`; nullopt for anything else (empty, a sign, spaces, a
+/// radix prefix, other characters, a value past `max` or past size_t).
+[[nodiscard]] inline std::optional<std::size_t> parse_count(std::string_view s, std::size_t max) noexcept {
+  if (s.empty()) return std::nullopt;
+  for (const char ch : s)
+    if (ch < '0' || ch > '9') return std::nullopt;
+  std::size_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size() || v > max) return std::nullopt;
+  return v;
+}
+} // namespace detail
 
 /// Architecture of the transformer denoiser (see docs/transformer.md for the exact computation).
 struct transformer_config {
@@ -45,14 +68,18 @@ struct transformer_config {
   void validate() const {
     auto bad = [](auto... parts) { apgen::detail::fail<invalid_argument>("transformer config: ", parts...); };
     if (vocab_size == 0) bad("vocab_size must be positive");
+    if (vocab_size > max_token_count) bad("vocab_size ", vocab_size, " is more than token ids (int) can number, ", max_token_count);
     if (d_model == 0 || n_layers == 0 || n_heads == 0 || d_ff == 0) bad("d_model, n_layers, n_heads and d_ff must be positive");
     if (d_model % n_heads) bad("d_model ", d_model, " is not a multiple of n_heads ", n_heads);
     if (head_dim() % 2) bad("head dimension ", head_dim(), " must be even for rotary embeddings");
     if (mask_id < 0 || static_cast<std::size_t>(mask_id) >= vocab_size) bad("mask_id ", mask_id, " is outside the vocabulary");
-    for (auto f : feature_vocab_sizes)
+    for (auto f : feature_vocab_sizes) {
       if (f == 0) bad("a feature vocabulary size is zero");
+      if (f > max_token_count) bad("feature vocabulary size ", f, " is more than feature ids (int) can number");
+    }
     if (!(rope_base > 1)) bad("rope_base must be > 1");
-    if (!(norm_eps > 0)) bad("norm_eps must be > 0");
+    if (!(norm_eps > 0) || !std::isfinite(norm_eps)) bad("norm_eps must be finite and > 0");
+    if (!std::isfinite(rope_base)) bad("rope_base must be finite");
   }
 
   /// The `__metadata__` form (all values are strings, as safetensors requires).
@@ -90,17 +117,13 @@ struct transformer_config {
       if (it == m.end()) apgen::detail::fail<parse_error>("transformer metadata: missing key \"", key, "\"");
       return it->second;
     };
-    auto count = [&](const char* key) -> std::size_t {
+    // Numbers are read strictly: decimal digits only (no sign, no spaces, no "0x"), within the field's range,
+    // and reals finite. A lenient reader turned "4294967296" into 0 and accepted "+6", " 6" and "inf".
+    auto count = [&](const char* key, std::size_t max = std::numeric_limits<std::size_t>::max()) -> std::size_t {
       const std::string& s = get(key);
-      std::size_t used = 0;
-      unsigned long long v = 0;
-      try {
-        v = std::stoull(s, &used);
-      } catch (...) {
-        used = 0;
-      }
-      if (used != s.size() || s.empty() || s[0] == '-') apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a count: \"", s, "\"");
-      return static_cast<std::size_t>(v);
+      const auto v = detail::parse_count(s, max);
+      if (!v) apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a count in [0, ", max, "]: \"", s, "\"");
+      return *v;
     };
     auto flag = [&](const char* key) {
       const std::string& s = get(key);
@@ -109,40 +132,30 @@ struct transformer_config {
     };
     auto real = [&](const char* key) {
       const std::string& s = get(key);
-      std::size_t used = 0;
       double v = 0;
-      try {
-        v = std::stod(s, &used);
-      } catch (...) {
-        used = 0;
-      }
-      if (used != s.size() || s.empty()) apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a number: \"", s, "\"");
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !std::isfinite(v))
+        apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a finite number: \"", s, "\"");
       return v;
     };
     if (get("apgen.format") != "transformer/1")
       apgen::detail::fail<parse_error>("transformer metadata: unknown format \"", get("apgen.format"), "\" (expected transformer/1)");
     transformer_config c;
-    c.vocab_size = count("vocab_size");
+    c.vocab_size = count("vocab_size", max_token_count);
     c.d_model = count("d_model");
     c.n_layers = count("n_layers");
     c.n_heads = count("n_heads");
     c.d_ff = count("d_ff");
     const std::string& f = get("feature_vocab_sizes");
-    for (std::size_t at = 0; at < f.size();) {
-      const auto comma = f.find(',', at);
-      const std::string part = f.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-      std::size_t used = 0;
-      unsigned long v = 0;
-      try {
-        v = std::stoul(part, &used);
-      } catch (...) {
-        used = 0;
+    if (!f.empty()) // "" is no features; otherwise counts separated by single commas ("3," and "3,,4" are refused)
+      for (std::size_t at = 0;;) {
+        const auto comma = f.find(',', at);
+        const auto v = detail::parse_count(f.substr(at, comma == std::string::npos ? std::string::npos : comma - at), max_token_count);
+        if (!v) apgen::detail::fail<parse_error>("transformer metadata: bad feature_vocab_sizes \"", f, "\" (counts separated by commas)");
+        c.feature_vocab_sizes.push_back(*v);
+        if (comma == std::string::npos) break;
+        at = comma + 1;
       }
-      if (used != part.size() || part.empty()) apgen::detail::fail<parse_error>("transformer metadata: bad feature_vocab_sizes \"", f, "\"");
-      c.feature_vocab_sizes.push_back(v);
-      if (comma == std::string::npos) break;
-      at = comma + 1;
-    }
     const std::string& a = get("activation");
     if (a != "gelu" && a != "swiglu") apgen::detail::fail<parse_error>("transformer metadata: unknown activation \"", a, "\"");
     c.act = a == "gelu" ? activation::gelu : activation::swiglu;
@@ -151,9 +164,12 @@ struct transformer_config {
     if (m.count("attention_window")) c.attention_window = count("attention_window");
     c.control_heads = flag("control_heads");
     c.pin_decoded = flag("pin_decoded");
-    c.mask_id = static_cast<token_id>(count("mask_id"));
+    c.mask_id = static_cast<token_id>(count("mask_id", max_token_count - 1));
     c.rope_base = real("rope_base");
-    c.norm_eps = static_cast<float>(real("norm_eps"));
+    const double eps = real("norm_eps");
+    if (std::abs(eps) > std::numeric_limits<float>::max()) // (converting it would be undefined)
+      apgen::detail::fail<parse_error>("transformer metadata: \"norm_eps\" ", get("norm_eps"), " does not fit a float");
+    c.norm_eps = static_cast<float>(eps);
     c.validate();
     return c;
   }

@@ -24,6 +24,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,19 @@ struct basic_transformer_weights {
   explicit basic_transformer_weights(const transformer_config& c) : config(c) {
     config.validate();
     for_each_tensor([](const std::string&, auto& t, std::size_t rows, std::size_t cols, init_kind) { t.resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols)); });
+  }
+
+  struct unallocated_t {};
+  /// Every tensor empty, for a loader that sizes each one only after checking it against its source.
+  basic_transformer_weights(const transformer_config& c, unallocated_t) : config(c) { config.validate(); }
+
+  /// How many tensors a configuration has (what for_each_tensor visits), computed without visiting them, and
+  /// without overflowing: a count past size_t comes back as its maximum.
+  [[nodiscard]] static std::size_t tensor_count(const transformer_config& c) noexcept {
+    const std::size_t per_layer = c.act == activation::swiglu ? 14 : 12, fixed = 5 + (c.control_heads ? 2 : 0);
+    const std::size_t limit = std::numeric_limits<std::size_t>::max();
+    if (c.n_layers > (limit - fixed - c.feature_vocab_sizes.size()) / per_layer) return limit;
+    return fixed + c.feature_vocab_sizes.size() + c.n_layers * per_layer;
   }
 
   /// Calls f(name, tensor, rows, cols, init) for every tensor, in a fixed order. Vectors have rows == 1.
