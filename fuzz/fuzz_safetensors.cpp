@@ -1,7 +1,9 @@
-// libFuzzer target for the safetensors reader (and, through the header, the JSON reader).
+// libFuzzer target for the safetensors reader (and, through the header, the JSON reader), and for the transformer
+// loader on whatever the reader accepts (its metadata parsing and its checks of the tensor table).
 //
-// The contract under test: safetensors_file::parse either returns or throws something derived from apgen::error,
-// for any bytes. A crash, a sanitizer report, a leak, a timeout, an allocation over -rss_limit_mb, or any other
+// The contract under test: safetensors_file::parse, and nn::load_transformer on a parsed file, either return or
+// throw something derived from apgen::error, for any bytes; the loader never allocates more than the file holds
+// (a file whose metadata declares a huge model must fail before allocating it). A crash, a sanitizer report, a leak, a timeout, an allocation over -rss_limit_mb, or any other
 // exception is a finding. Two round-trip properties make a wrong answer a finding too:
 //   - a file that parses, written back as F32 with write_safetensors' layout, parses to the same tensors and
 //     metadata (bit for bit, NaNs compared as NaNs);
@@ -11,6 +13,7 @@
 //   build/fuzz/fuzz/fuzz_safetensors -dict=fuzz/safetensors.dict -max_total_time=60 <a copy of fuzz/corpus>
 #include <apgen/io/json.hpp>
 #include <apgen/io/safetensors.hpp>
+#include <apgen/nn/checkpoint.hpp>
 
 #include <bit>
 #include <cmath>
@@ -78,5 +81,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0; // refusing malformed input is the expected outcome
   }
   check_safetensors_round_trip(*file);
+  try {
+    const auto w = apgen::nn::load_transformer(*file, "fuzz input");
+    if (apgen::nn::transformer_weights::tensor_count(w.config) != file->size()) finding("a model loaded from a file with other tensors");
+  } catch (const apgen::error&) {
+  }
   return 0;
 }

@@ -2,6 +2,7 @@
 // tensors, gaps, escaped names and offsets in any order. The committed seeds were made by this program:
 //   cmake --build --preset fuzz --target fuzz_make_corpus && build/fuzz/fuzz/fuzz_make_corpus fuzz/corpus
 #include <apgen/io/safetensors.hpp>
+#include <apgen/nn/checkpoint.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -56,5 +57,12 @@ int main(int argc, char** argv) {
        by_hand(R"( {"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12],"x":[1.5e3,true,null]},)"
                R"( "\u00e9\ud83d\ude00":{"dtype":"F16","shape":[1,1],"data_offsets":[0,2]}} )",
                16));
+  // A whole (tiny) transformer, so mutations reach the loader's metadata parsing and tensor checks.
+  apgen::nn::transformer_config tiny{.vocab_size = 5, .d_model = 4, .n_layers = 1, .n_heads = 2, .d_ff = 6};
+  tiny.feature_vocab_sizes = {3};
+  auto w = apgen::nn::transformer_weights::random(tiny, 1);
+  const auto views = apgen::nn::views_of(w);
+  save(dir + "/tiny_transformer.safetensors",
+       io::serialize_safetensors(std::span<const io::tensor_view>(views.views), tiny.to_metadata(), io::dtype::bf16));
   return 0;
 }
