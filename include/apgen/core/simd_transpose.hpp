@@ -11,6 +11,18 @@
 
 namespace apgen::simd {
 
+namespace detail {
+// The zero-masking forms with every lane selected: the same instructions, but g++ 12's plain forms pass an
+// _mm512_undefined_ps() operand that -Wall reports as "used uninitialized" in every translation unit that inlines
+// them (a user's own target included).
+inline __m512 unpacklo_ps(__m512 a, __m512 b) { return _mm512_maskz_unpacklo_ps(__mmask16(0xffff), a, b); }
+inline __m512 unpackhi_ps(__m512 a, __m512 b) { return _mm512_maskz_unpackhi_ps(__mmask16(0xffff), a, b); }
+inline __m512d unpacklo_pd(__m512d a, __m512d b) { return _mm512_maskz_unpacklo_pd(__mmask8(0xff), a, b); }
+inline __m512d unpackhi_pd(__m512d a, __m512d b) { return _mm512_maskz_unpackhi_pd(__mmask8(0xff), a, b); }
+template <int Imm>
+inline __m512 shuffle_f32x4(__m512 a, __m512 b) { return _mm512_maskz_shuffle_f32x4(__mmask16(0xffff), a, b, Imm); }
+} // namespace detail
+
 /// r[i] holds row i of the block on entry and column i on return.
 inline void transpose16(__m512 (&r)[16]) {
   const auto as_pd = [](__m512 x) { return _mm512_castps_pd(x); };
@@ -18,21 +30,21 @@ inline void transpose16(__m512 (&r)[16]) {
   // v[g][c], 128-bit lane L: rows 4g..4g+3 at column 4L + c.
   __m512 v[4][4];
   for (int g = 0; g < 4; ++g) {
-    const __m512 lo01 = _mm512_unpacklo_ps(r[4 * g], r[4 * g + 1]), hi01 = _mm512_unpackhi_ps(r[4 * g], r[4 * g + 1]);
-    const __m512 lo23 = _mm512_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]), hi23 = _mm512_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
-    v[g][0] = as_ps(_mm512_unpacklo_pd(as_pd(lo01), as_pd(lo23)));
-    v[g][1] = as_ps(_mm512_unpackhi_pd(as_pd(lo01), as_pd(lo23)));
-    v[g][2] = as_ps(_mm512_unpacklo_pd(as_pd(hi01), as_pd(hi23)));
-    v[g][3] = as_ps(_mm512_unpackhi_pd(as_pd(hi01), as_pd(hi23)));
+    const __m512 lo01 = detail::unpacklo_ps(r[4 * g], r[4 * g + 1]), hi01 = detail::unpackhi_ps(r[4 * g], r[4 * g + 1]);
+    const __m512 lo23 = detail::unpacklo_ps(r[4 * g + 2], r[4 * g + 3]), hi23 = detail::unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
+    v[g][0] = as_ps(detail::unpacklo_pd(as_pd(lo01), as_pd(lo23)));
+    v[g][1] = as_ps(detail::unpackhi_pd(as_pd(lo01), as_pd(lo23)));
+    v[g][2] = as_ps(detail::unpacklo_pd(as_pd(hi01), as_pd(hi23)));
+    v[g][3] = as_ps(detail::unpackhi_pd(as_pd(hi01), as_pd(hi23)));
   }
   // Output row 4L + c takes lane L of v[0][c], v[1][c], v[2][c], v[3][c]: a 4 x 4 transpose of lanes.
   for (int c = 0; c < 4; ++c) {
-    const __m512 x0 = _mm512_shuffle_f32x4(v[0][c], v[1][c], 0x44), x1 = _mm512_shuffle_f32x4(v[0][c], v[1][c], 0xee);
-    const __m512 x2 = _mm512_shuffle_f32x4(v[2][c], v[3][c], 0x44), x3 = _mm512_shuffle_f32x4(v[2][c], v[3][c], 0xee);
-    r[c] = _mm512_shuffle_f32x4(x0, x2, 0x88);
-    r[4 + c] = _mm512_shuffle_f32x4(x0, x2, 0xdd);
-    r[8 + c] = _mm512_shuffle_f32x4(x1, x3, 0x88);
-    r[12 + c] = _mm512_shuffle_f32x4(x1, x3, 0xdd);
+    const __m512 x0 = detail::shuffle_f32x4<0x44>(v[0][c], v[1][c]), x1 = detail::shuffle_f32x4<0xee>(v[0][c], v[1][c]);
+    const __m512 x2 = detail::shuffle_f32x4<0x44>(v[2][c], v[3][c]), x3 = detail::shuffle_f32x4<0xee>(v[2][c], v[3][c]);
+    r[c] = detail::shuffle_f32x4<0x88>(x0, x2);
+    r[4 + c] = detail::shuffle_f32x4<0xdd>(x0, x2);
+    r[8 + c] = detail::shuffle_f32x4<0x88>(x1, x3);
+    r[12 + c] = detail::shuffle_f32x4<0xdd>(x1, x3);
   }
 }
 

@@ -99,7 +99,11 @@ inline const vocabulary& replay_vocabulary(std::size_t size) {
     while (n < size) n *= 2;
     std::vector<std::string> s;
     s.reserve(n - 1);
-    for (std::size_t i = 1; i < n; ++i) s.push_back("t" + std::to_string(i));
+    for (std::size_t i = 1; i < n; ++i) {
+      std::string name = "t"; // not "t" + to_string(i): g++ 12 -O3 reports a false -Wrestrict in that operator+
+      name += std::to_string(i);
+      s.push_back(std::move(name));
+    }
     v.emplace(s);
   }
   return *v;
