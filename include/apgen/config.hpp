@@ -39,10 +39,11 @@ namespace detail {
 }
 
 /// The least work, in estimated nanoseconds on one thread, worth a parallel region: below it a loop runs inline.
-/// Starting a team costs 5-20 us on 2 threads (the workers sleep between regions and must be woken), so a
-/// two-position step took 17.5 us threaded against 0.2 us inline. bench/bench_step_threads measures small and
-/// large steps at 1 and 2 threads; with this grain the small ones run as fast at 2 threads as at 1.
-inline constexpr double parallel_grain_ns = 30000.0;
+/// A team costs about 0.6 us on 2 threads while the workers still spin from the last region, and 10-20 us once
+/// they have gone to sleep (a two-position step was reported at 17.5 us threaded against 0.2 us inline); 20 us of
+/// work gains from a second thread either way. bench/bench_step_threads measures small and large steps at 1 and
+/// 2 threads.
+inline constexpr double parallel_grain_ns = 20000.0;
 
 /// True when work of about `estimated_ns` single-thread nanoseconds should be shared among threads.
 [[nodiscard]] inline bool worth_threads(double estimated_ns) noexcept { return estimated_ns >= parallel_grain_ns && available_threads() > 1; }

@@ -8,6 +8,7 @@
 
 #include <unsupported/Eigen/SpecialFunctions>
 #include <apgen/core/simd_exp.hpp>
+#include <apgen/core/simd_partial.hpp>
 
 #include <xsimd/xsimd.hpp>
 
@@ -28,8 +29,8 @@ namespace apgen::nn {
 using row_block = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
 
 namespace detail {
-inline xsimd::batch<float> load_partial(const float* p, std::size_t count, float fill);
-inline void store_partial(float* p, std::size_t count, xsimd::batch<float> v);
+using simd::load_partial;
+using simd::store_partial;
 
 /// Calls f(x, n) on an Eigen array map of the n floats at p, over one row, so that every float is computed by
 /// the same vector code wherever the row starts. Eigen's array loops peel scalar iterations until their stores
@@ -190,33 +191,6 @@ inline void rope_apply(float* x, const float* c, const float* s, std::size_t dim
 }
 
 namespace detail {
-// The first `count` (< lanes) floats at p as a batch, the rest `fill`; and the matching partial store. AVX-512 has
-// masked loads and stores; elsewhere the lanes go through a small buffer.
-inline xsimd::batch<float> load_partial(const float* p, std::size_t count, float fill) {
-  using batch = xsimd::batch<float>;
-#if defined(__AVX512F__)
-  if constexpr (batch::size == 16)
-    return batch(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>((1u << count) - 1u), p));
-#endif
-  alignas(64) float buf[batch::size];
-  std::fill(buf, buf + batch::size, fill);
-  std::copy(p, p + count, buf);
-  return batch::load_aligned(buf);
-}
-
-inline void store_partial(float* p, std::size_t count, xsimd::batch<float> v) {
-  using batch = xsimd::batch<float>;
-#if defined(__AVX512F__)
-  if constexpr (batch::size == 16) {
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << count) - 1u), v);
-    return;
-  }
-#endif
-  alignas(64) float buf[batch::size];
-  v.store_aligned(buf);
-  std::copy(buf, buf + count, p);
-}
-
 inline float reduce_max(xsimd::batch<float> v) {
 #if defined(__AVX512F__)
   if constexpr (xsimd::batch<float>::size == 16) return _mm512_reduce_max_ps(v);

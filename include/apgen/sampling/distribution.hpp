@@ -8,6 +8,7 @@
 #include <apgen/backends/tags.hpp>
 #include <apgen/config.hpp>
 #include <apgen/core/simd_exp.hpp>
+#include <apgen/core/simd_partial.hpp>
 
 #include <xsimd/xsimd.hpp>
 
@@ -135,15 +136,10 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
   for (std::size_t k = 0; k < W; ++k) lane_index[k] = static_cast<float>(k);
   const batch lanes = batch::load_aligned(lane_index.data());
   const batch floor_value(-87.0f);
-  // The scalar tails (fewer than W values per allowed range) are kept aside and folded in after the lanes.
-  std::array<std::size_t, 2 * 5> tails{};
-  std::size_t n_tails = 0;
   f.for_each_allowed_range(z.size(), [&](std::size_t b, std::size_t e) {
     batch a1 = m1, a2 = m2, ai = at, s = se, sz = sze;
-    std::size_t j = b;
     // Indices travel as floats: exact below 2^24, far above any vocabulary.
-    for (; j + W <= e; j += W) {
-      const batch v = batch::load_unaligned(data + j);
+    const auto add = [&](batch v, std::size_t j) {
       const auto better = v > a1;
       if (xsimd::any(better)) {
         // A lane's max grows: rescale its sums to the new max (exp(old - new) in (0, 1]).
@@ -163,25 +159,22 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
       const batch ex = exp_nonpositive(d);
       s += ex;
       sz = simd::fmadd(d, ex, sz);
-    }
+    };
+    // The range's last partial vector has its missing lanes at -inf: impossible tokens, which add ~0 (no scalar
+    // tail, whose double exp calls into libm cost more than the vector loop).
+    for (std::size_t j = b; j < e; j += W) add(j + W <= e ? batch::load_unaligned(data + j) : simd::load_partial(data + j, e - j, neg_inf), j);
     m1 = a1;
     m2 = a2;
     at = ai;
     se = s;
     sze = sz;
-    if (j < e) { // a filter has at most 4 ids, so there are at most 5 ranges and tails always fit
-      tails[n_tails++] = j;
-      tails[n_tails++] = e;
-    }
   });
   alignas(64) std::array<float, W> a1{}, a2{}, ai{};
   m1.store_aligned(a1.data());
   m2.store_aligned(a2.data());
   at.store_aligned(ai.data());
-  // Top-2 and first argmax over lanes and tails.
+  // Top-2 and first argmax over lanes.
   distribution_summary s;
-  for (std::size_t k = 0; k < n_tails; k += 2) scalar_max_pass(data, tails[k], tails[k + 1], s);
-  const distribution_summary tail = s;
   for (std::size_t k = 0; k < W; ++k)
     for (float v : {a1[k], a2[k]}) {
       if (v > s.top1) {
@@ -194,7 +187,6 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
   token_id first = -1;
   for (std::size_t k = 0; k < W; ++k)
     if (a1[k] == s.top1 && a1[k] > neg_inf && ai[k] >= 0 && (first < 0 || static_cast<token_id>(ai[k]) < first)) first = static_cast<token_id>(ai[k]);
-  if (tail.argmax >= 0 && tail.top1 == s.top1 && (first < 0 || tail.argmax < first)) first = tail.argmax;
   s.argmax = first;
   if (s.argmax < 0 || !(s.top1 > neg_inf)) {
     s.argmax = -1; // nothing allowed, or nothing finite
@@ -207,8 +199,7 @@ inline distribution_summary summarize_vector(std::span<const float> z, const tok
   const batch scale = exp_nonpositive(shift);
   double total = static_cast<double>(xsimd::hadd(scale * se));
   double total_z = static_cast<double>(xsimd::hadd(scale * simd::fmadd(shift, se, sze)));
-  for (std::size_t k = 0; k < n_tails; k += 2) scalar_exp_pass(data, tails[k], tails[k + 1], s.top1, total, total_z);
-  const bool poisoned = total != total || total_z != total_z || tail.sum_exp != tail.sum_exp;
+  const bool poisoned = total != total || total_z != total_z;
   s.sum_exp = poisoned ? std::numeric_limits<double>::quiet_NaN() : total;
   s.sum_zexp = total_z;
   return s;
