@@ -36,13 +36,15 @@ using simd::store_partial;
 /// the same vector code wherever the row starts. Eigen's array loops peel scalar iterations until their stores
 /// are aligned, and its scalar erf/exp round differently from its vector ones, so a row whose address had
 /// another alignment (a different place in the batch, with a row width such as d_ff = 130) came out different.
-/// Rows that are aligned and a whole number of 16 floats run in place; any other row goes through an aligned
-/// block of `chunk` floats, zero-padded, that Eigen covers with whole vectors.
+/// Rows that are aligned (as far as the build's vectors need) and a whole number of 16 floats run in place; any
+/// other row goes through an aligned block of `chunk` floats, zero-padded, that Eigen covers with whole vectors.
 template <class F>
 void for_row_in_whole_vectors(float* p, std::size_t n, F&& f) {
   constexpr std::size_t chunk = 256;
-  if (reinterpret_cast<std::uintptr_t>(p) % 64 == 0 && n % 16 == 0) {
-    f(Eigen::Map<Eigen::ArrayXf, Eigen::Aligned64>(p, static_cast<Eigen::Index>(n)), std::size_t{0}, n);
+  // Eigen vectorises a map only up to the alignment the build allows (16 bytes without AVX): a map declared more
+  // aligned than that ran as scalar code, std::erf and all.
+  if (reinterpret_cast<std::uintptr_t>(p) % EIGEN_MAX_ALIGN_BYTES == 0 && n % 16 == 0) {
+    f(Eigen::Map<Eigen::ArrayXf, Eigen::AlignedMax>(p, static_cast<Eigen::Index>(n)), std::size_t{0}, n);
     return;
   }
   alignas(64) float block[chunk];
@@ -50,7 +52,7 @@ void for_row_in_whole_vectors(float* p, std::size_t n, F&& f) {
     const std::size_t len = std::min(chunk, n - j);
     std::copy(p + j, p + j + len, block);
     std::fill(block + len, block + chunk, 0.0f);
-    f(Eigen::Map<Eigen::Array<float, chunk, 1>, Eigen::Aligned64>(block), j, len);
+    f(Eigen::Map<Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(block), j, len);
     std::copy(block, block + len, p + j);
   }
 }
@@ -129,7 +131,7 @@ void swiglu_in_place(const G& gate, U&& up) {
       } else {
         alignas(64) float gb[block::SizeAtCompileTime] = {};
         std::copy(g + at, g + at + len, gb);
-        const Eigen::Map<const Eigen::Array<float, block::SizeAtCompileTime, 1>, Eigen::Aligned64> gv(gb);
+        const Eigen::Map<const Eigen::Array<float, block::SizeAtCompileTime, 1>, Eigen::AlignedMax> gv(gb);
         u = u * gv / (1.0f + (-gv).exp());
       }
     });
