@@ -29,7 +29,8 @@ endfunction()
 #   Each doctest TEST_CASE becomes its own ctest named "<folder>.<test case name>" with label <folder>.
 #   Tests use the build type's flags (no apgen::optimize), except where a folder's kernels have a path of their
 #   own for the machine's full instruction set (AVX-512 here): sampling runs on that path only, and nn runs on
-#   both (test_nn for the baseline, test_nn_native with apgen::optimize, ctests "nn_native.*"). Needs
+#   both (test_nn for the baseline, test_nn_native with apgen::optimize, ctests "nn_native.*"), and its
+#   transformer tests also at AVX2 + FMA where the machine runs it (test_nn_avx2, ctests "nn_avx2.*"). Needs
 #   find_package(doctest) and doctest.cmake included in the calling directory (tests/CMakeLists.txt does both).
 function(apgen_add_test_folder folder)
   file(GLOB _sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/${folder}/test_*.cpp")
@@ -44,6 +45,20 @@ function(apgen_add_test_folder folder)
   _apgen_test_executable(test_${folder} "${folder}" ${_native} ${_sources})
   if(folder STREQUAL "nn")
     _apgen_test_executable(test_nn_native "nn_native" ON ${_sources})
+    # The transformer's tests once more at AVX2 + FMA, the common deployment target between the baseline and
+    # AVX-512 (8-float vectors, Eigen's GEBP path): its bit-for-bit batch and thread promise is tested there too.
+    # Only where the compiler takes the flags and this machine runs them.
+    if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+      include(CheckCXXSourceRuns)
+      set(CMAKE_REQUIRED_FLAGS "-mavx2 -mfma")
+      check_cxx_source_runs("int main() { __builtin_cpu_init(); return __builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\") ? 0 : 1; }"
+                            APGEN_HOST_RUNS_AVX2)
+      unset(CMAKE_REQUIRED_FLAGS)
+      if(APGEN_HOST_RUNS_AVX2)
+        _apgen_test_executable(test_nn_avx2 "nn_avx2" OFF "${PROJECT_SOURCE_DIR}/tests/nn/test_transformer.cpp")
+        target_compile_options(test_nn_avx2 PRIVATE -mavx2 -mfma)
+      endif()
+    endif()
     # g++ 12 warns inside its own avx512fintrin.h (`__Y` used uninitialized, from _mm512_undefined_pd) wherever
     # Eigen's AVX-512 double-precision exp is inlined: a false positive. The baseline twin, test_nn, compiles
     # the same sources with the warning on.
