@@ -47,8 +47,9 @@ function(apgen_add_test_folder folder)
     _apgen_test_executable(test_nn_native "nn_native" ON ${_sources})
     # The transformer's tests once more at AVX2 + FMA, the common deployment target between the baseline and
     # AVX-512 (8-float vectors, Eigen's GEBP path): its bit-for-bit batch and thread promise is tested there too.
-    # Only where the compiler takes the flags and this machine runs them.
-    if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    # Only where the compiler takes the flags and this machine runs them, and not in a sanitizer build (test_nn
+    # already runs the same Eigen path there; the twin is about floats, not memory).
+    if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang" AND NOT CMAKE_CXX_FLAGS MATCHES "-fsanitize")
       include(CheckCXXSourceRuns)
       set(CMAKE_REQUIRED_FLAGS "-mavx2 -mfma")
       check_cxx_source_runs("int main() { __builtin_cpu_init(); return __builtin_cpu_supports(\"avx2\") && __builtin_cpu_supports(\"fma\") ? 0 : 1; }"
