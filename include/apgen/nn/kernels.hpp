@@ -21,7 +21,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 namespace apgen::nn {
@@ -32,27 +31,33 @@ namespace detail {
 using simd::load_partial;
 using simd::store_partial;
 
-/// Calls f(x, n) on an Eigen array map of the n floats at p, over one row, so that every float is computed by
-/// the same vector code wherever the row starts. Eigen's array loops peel scalar iterations until their stores
-/// are aligned, and its scalar erf/exp round differently from its vector ones, so a row whose address had
-/// another alignment (a different place in the batch, with a row width such as d_ff = 130) came out different.
-/// Rows that are aligned (as far as the build's vectors need) and a whole number of 16 floats run in place; any
-/// other row goes through an aligned block of `chunk` floats, zero-padded, that Eigen covers with whole vectors.
+/// Calls f(x, g) on Eigen array maps of the n floats at p (written back) and at g (read only; p again when g is
+/// null), over one row, so that every float is computed by the same vector code wherever the row starts. Eigen's
+/// array loops peel scalar iterations until their stores are aligned, and its scalar erf/exp round differently
+/// from its vector ones, so a row whose address had another alignment (a different place in the batch, with a
+/// row width such as d_ff = 130) came out different. Rows that are aligned (as far as the build's vectors need)
+/// and a whole number of 16 floats run in place; any other row goes through aligned blocks of `chunk` floats,
+/// zero-padded, that Eigen covers with whole vectors.
 template <class F>
-void for_row_in_whole_vectors(float* p, std::size_t n, F&& f) {
+void for_row_in_whole_vectors(float* p, const float* g, std::size_t n, F&& f) {
   constexpr std::size_t chunk = 256;
+  if (g == nullptr) g = p;
   // Eigen vectorises a map only up to the alignment the build allows (16 bytes without AVX): a map declared more
   // aligned than that ran as scalar code, std::erf and all.
-  if (reinterpret_cast<std::uintptr_t>(p) % EIGEN_MAX_ALIGN_BYTES == 0 && n % 16 == 0) {
-    f(Eigen::Map<Eigen::ArrayXf, Eigen::AlignedMax>(p, static_cast<Eigen::Index>(n)), std::size_t{0}, n);
+  const auto aligned = [](const float* q) { return reinterpret_cast<std::uintptr_t>(q) % EIGEN_MAX_ALIGN_BYTES == 0; };
+  if (aligned(p) && aligned(g) && n % 16 == 0) {
+    const auto m = static_cast<Eigen::Index>(n);
+    f(Eigen::Map<Eigen::ArrayXf, Eigen::AlignedMax>(p, m), Eigen::Map<const Eigen::ArrayXf, Eigen::AlignedMax>(g, m));
     return;
   }
-  alignas(64) float block[chunk];
+  alignas(64) float block[chunk], other[chunk];
   for (std::size_t j = 0; j < n; j += chunk) {
     const std::size_t len = std::min(chunk, n - j);
     std::copy(p + j, p + j + len, block);
     std::fill(block + len, block + chunk, 0.0f);
-    f(Eigen::Map<Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(block), j, len);
+    std::copy(g + j, g + j + len, other);
+    std::fill(other + len, other + chunk, 0.0f);
+    f(Eigen::Map<Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(block), Eigen::Map<const Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(other));
     std::copy(block, block + len, p + j);
   }
 }
@@ -114,28 +119,15 @@ template <class M>
 void gelu_in_place(M&& x) {
   const auto n = static_cast<std::size_t>(x.cols());
   for (Eigen::Index i = 0; i < x.rows(); ++i)
-    detail::for_row_in_whole_vectors(x.row(i).data(), n, [](auto&& a, std::size_t, std::size_t) { a = 0.5f * a * (1.0f + (a * 0.70710678118654752f).erf()); });
+    detail::for_row_in_whole_vectors(x.row(i).data(), nullptr, n, [](auto&& a, auto&&) { a = 0.5f * a * (1.0f + (a * 0.70710678118654752f).erf()); });
 }
 
 /// u = silu(gate) * up, written into up (SwiGLU), row by row in whole vectors.
 template <class G, class U>
 void swiglu_in_place(const G& gate, U&& up) {
   const auto n = static_cast<std::size_t>(up.cols());
-  for (Eigen::Index i = 0; i < up.rows(); ++i) {
-    const float* g = gate.row(i).data();
-    detail::for_row_in_whole_vectors(up.row(i).data(), n, [&](auto&& u, std::size_t at, std::size_t len) {
-      using block = std::remove_cvref_t<decltype(u)>;
-      if constexpr (block::SizeAtCompileTime == Eigen::Dynamic) {
-        const Eigen::Map<const Eigen::ArrayXf> gv(g + at, static_cast<Eigen::Index>(len));
-        u = u * gv / (1.0f + (-gv).exp());
-      } else {
-        alignas(64) float gb[block::SizeAtCompileTime] = {};
-        std::copy(g + at, g + at + len, gb);
-        const Eigen::Map<const Eigen::Array<float, block::SizeAtCompileTime, 1>, Eigen::AlignedMax> gv(gb);
-        u = u * gv / (1.0f + (-gv).exp());
-      }
-    });
-  }
+  for (Eigen::Index i = 0; i < up.rows(); ++i)
+    detail::for_row_in_whole_vectors(up.row(i).data(), gate.row(i).data(), n, [](auto&& u, auto&& g) { u = u * g / (1.0f + (-g).exp()); });
 }
 
 /// cos/sin of rotary angles, for positions [0, max_positions) and frequency index [0, head_dim / 2):
