@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   const std::vector<int> bits{1, 0, 1, 1, 0, 1, 1, 1, 0, 1};
   apgen::canvas small(vocab, 1, bits.size() + 1);
   small.assign(0, apgen::tasks::parity::encode(vocab, bits), 1);
-  auto gen = apgen::make_generator(apgen::oracles::parity(vocab), apgen::schedules::any_process<>());
+  auto gen = apgen::make_generator(apgen::tasks::parity::oracle(vocab), apgen::schedules::any_process<>());
   std::cout << "step  0: " << apgen::to_text(vocab, small, 0, " ") << "\n";
   apgen::op_trace trace;
   gen.generate(small, trace, [&](const apgen::canvas& c, const apgen::step_report& s) {

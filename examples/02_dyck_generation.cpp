@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   const auto vocab = apgen::tasks::dyck::make_vocabulary(k);
   apgen::canvas canvas(vocab, rows, max_len + 2);
   for (std::size_t r = 0; r < rows; ++r) canvas.assign(r, {*vocab.bos()}, 1);
-  auto gen = apgen::make_generator(apgen::oracles::dyck(vocab, {k, max_len, 0.1, 0.3}), apgen::schedules::any_process<>(), {.seed = 7});
+  auto gen = apgen::make_generator(apgen::tasks::dyck::oracle(vocab, {k, max_len, 0.1, 0.3}), apgen::schedules::any_process<>(), {.seed = 7});
   const auto result = gen.generate(canvas);
   std::size_t valid = 0;
   for (std::size_t r = 0; r < rows; ++r) {

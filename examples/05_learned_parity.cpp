@@ -5,7 +5,7 @@
 //
 // usage: 05_learned_parity [n = 1000]
 #include <apgen/apgen.hpp>
-#include <apgen/tasks/parity_learned.hpp>
+#include <apgen/tasks/parity/learned.hpp>
 
 #include <chrono>
 #include <cstdlib>

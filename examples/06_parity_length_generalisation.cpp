@@ -1,4 +1,4 @@
-// The parity length-generalisation experiment, measured: train the learned process model (tasks/parity_learned.hpp)
+// The parity length-generalisation experiment, measured: train the learned process model (tasks/parity/learned.hpp)
 // for each seed, then run it on random strings with lengths spread evenly over 1..max_length and on a few strings of
 // long_length bits, in ragged batches, every step re-encoding every row. Prints accuracy, steps, wall time and the
 // positions the transformer encoded per second; exits 1 unless every string of every seed is solved.
@@ -6,7 +6,7 @@
 // usage: 06_parity_length_generalisation [strings = 1000] [max_length = 1000] [long_strings = 10]
 //                                        [long_length = 10000] [seeds = 1] [batch = 64]
 #include <apgen/apgen.hpp>
-#include <apgen/tasks/parity_learned.hpp>
+#include <apgen/tasks/parity/learned.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -5,7 +5,7 @@
 //
 // usage: 07_parity_arm_baseline [strings per stage = 8000] [steps = 6600] [strings per bucket = 200]
 #include <apgen/apgen.hpp>
-#include <apgen/tasks/parity_learned.hpp>
+#include <apgen/tasks/parity/learned.hpp>
 
 #include <chrono>
 #include <cstdio>

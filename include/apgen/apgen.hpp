@@ -6,14 +6,13 @@
 #include <apgen/config.hpp>
 #include <apgen/version.hpp>
 
-#include <apgen/backends/parallel.hpp>
+#include <apgen/backends/loops.hpp>
+#include <apgen/backends/summarize.hpp>
 #include <apgen/backends/tags.hpp>
 
 #include <apgen/core/canvas.hpp>
-#include <apgen/core/concepts.hpp>
 #include <apgen/core/denoiser_output.hpp>
 #include <apgen/core/errors.hpp>
-#include <apgen/core/generator.hpp>
 #include <apgen/core/matrix_view.hpp>
 #include <apgen/core/ops.hpp>
 #include <apgen/core/rng.hpp>
@@ -40,11 +39,15 @@
 
 #include <apgen/stopping/stop_rules.hpp>
 
-#include <apgen/denoisers/callable.hpp>
-#include <apgen/denoisers/oracles/dyck.hpp>
-#include <apgen/denoisers/oracles/parity.hpp>
+#include <apgen/engine/concepts.hpp>
+#include <apgen/engine/generator.hpp>
 
-#include <apgen/tasks/dyck.hpp>
-#include <apgen/tasks/parity.hpp>
+#include <apgen/denoisers/callable.hpp>
+#include <apgen/denoisers/oracle_scores.hpp>
+
+#include <apgen/tasks/dyck/oracle.hpp>
+#include <apgen/tasks/dyck/task.hpp>
+#include <apgen/tasks/parity/oracle.hpp>
+#include <apgen/tasks/parity/task.hpp>
 
 #include <apgen/io/trace_jsonl.hpp>

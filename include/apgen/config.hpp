@@ -28,15 +28,33 @@
 
 namespace apgen {
 namespace detail {
-/// Threads an OpenMP region started here would get (1 without OpenMP). Parallel loops run inline when it is 1:
-/// a region with one thread still costs microseconds and, under LLVM's libomp, heap allocations.
+/// The calling thread's cap on the threads apgen's loops may start (0: none). A generator sets it for its step,
+/// from its backend (`serial` and `simd` run their denoiser on one thread), with thread_limit_scope.
+inline thread_local int thread_limit = 0;
+
+/// Threads an OpenMP region started here would get (1 without OpenMP), within thread_limit. Parallel loops run
+/// inline when it is 1: a region with one thread still costs microseconds and, under LLVM's libomp, heap
+/// allocations.
 [[nodiscard]] inline int available_threads() noexcept {
 #if APGEN_HAS_OPENMP
-  return omp_get_max_threads();
+  const int threads = omp_get_max_threads();
+  return thread_limit > 0 && thread_limit < threads ? thread_limit : threads;
 #else
   return 1;
 #endif
 }
+
+/// Caps available_threads() on this thread while it lives (limit <= 0: no cap), restoring the previous cap.
+class thread_limit_scope {
+public:
+  explicit thread_limit_scope(int limit) noexcept : m_previous(thread_limit) { thread_limit = limit; }
+  thread_limit_scope(const thread_limit_scope&) = delete;
+  thread_limit_scope& operator=(const thread_limit_scope&) = delete;
+  ~thread_limit_scope() { thread_limit = m_previous; }
+
+private:
+  int m_previous;
+};
 
 /// The least work, in estimated nanoseconds on one thread, worth a parallel region: below it a loop runs inline.
 /// A team costs about 0.6 us on 2 threads while the workers still spin from the last region, and 10-20 us once

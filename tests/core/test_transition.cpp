@@ -1,6 +1,7 @@
 // The transition against the independent test vectors, against the simple reference on random cases (single rows
 // and ragged batches, every CPU backend), and on the edge cases the paper's rule singles out.
 #include <apgen/core/transition.hpp>
+#include <apgen/edits/edit_set.hpp>
 
 #include <support/backends.hpp>
 #include <support/flat_json.hpp>

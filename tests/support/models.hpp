@@ -1,6 +1,8 @@
 #pragma once
 // Denoisers for tests: deterministic pseudo-random logits that depend only on (row content, position, token), so
-// a row's scores never depend on its batch, and confidences are well separated (no near-ties between backends).
+// a row's scores never depend on its batch. hashed_model spreads its logits; near_tie_model makes every position
+// a permutation of a few values one float ulp apart, so argmaxes tie and confidences of different positions agree
+// to the last bits (where backends that summed differently would rank positions differently).
 
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/denoiser_output.hpp>
@@ -46,6 +48,31 @@ struct hashed_model {
             ctl(i, k) = control_bias + 2.0f * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f);
           }
       }
+    }
+  }
+};
+
+/// Logits from a handful of values one ulp apart (and a few impossible tokens at -inf), placed by a hash of (row
+/// content, position, token): ties and near-ties everywhere, in token choices and in positions' confidences.
+struct near_tie_model {
+  std::size_t vocab = 70; // above the vector pass's threshold on every build (4 x 16 lanes)
+  std::size_t vocab_size() const { return vocab; }
+  apgen::head_set heads() const { return apgen::heads::tokens_only; }
+  void predict(const apgen::canvas& c, const apgen::step_context& ctx, apgen::denoiser_output& out) const {
+    for (std::size_t r = 0; r < c.rows(); ++r) {
+      if (!ctx.is_active(r)) continue;
+      const auto row = c.row(r);
+      const std::uint64_t h = content_hash(row);
+      auto tok = out.tokens(r);
+      for (std::size_t i = 0; i < row.size(); ++i)
+        for (std::size_t v = 0; v < vocab; ++v) {
+          const std::uint64_t x = apgen::detail::splitmix64(h ^ (i * 1315423911ull) ^ (v << 40));
+          float z = 2.0f;
+          for (std::uint64_t k = 0; k < x % 4; ++k) z = std::nextafter(z, 3.0f);
+          if ((x >> 8) % 5 == 0) z = 1.0f;
+          if ((x >> 16) % 11 == 0) z = -INFINITY;
+          tok(i, v) = z;
+        }
     }
   }
 };

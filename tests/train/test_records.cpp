@@ -2,6 +2,8 @@
 // (the shared AP-MDM vectors read as a consistent dataset, a corrupted line is rejected by number, malformed lines
 // are rejected with a message), and the teachers that record the parity and Dyck oracles' trajectories.
 #include <apgen/apgen.hpp>
+#include <apgen/tasks/dyck/teacher.hpp>
+#include <apgen/tasks/parity/teacher.hpp>
 #include <apgen/train/teacher.hpp>
 #include <apgen/train/trajectory_io.hpp>
 #include <apgen/train/transition_record.hpp>
@@ -261,7 +263,7 @@ TEST_CASE("reader: a corrupted next value is rejected naming the file and the li
 
 TEST_CASE("writer and reader: teacher records round-trip through a file with a header") {
   const auto v = apgen::tasks::parity::make_vocabulary();
-  const auto records = train::parity_teacher(v, {{0, 1, 1, 0}, {1, 1, 1}, {}, {0}});
+  const auto records = apgen::tasks::parity::teacher(v, {{0, 1, 1, 0}, {1, 1, 1}, {}, {0}});
   REQUIRE(records.size() > 4);
   temp_file f("roundtrip");
   {
@@ -289,7 +291,7 @@ TEST_CASE("writer and reader: teacher records round-trip through a file with a h
   std::ostringstream streamed;
   {
     train::trajectory_writer sink(streamed, {v.size(), v.mask()});
-    train::parity_teacher(v, {{0, 1, 1, 0}, {1, 1, 1}, {}, {0}}, sink);
+    apgen::tasks::parity::teacher(v, {{0, 1, 1, 0}, {1, 1, 1}, {}, {0}}, sink);
   }
   std::string file_text;
   for (const auto& l : lines) file_text += l + "\n";
@@ -415,7 +417,7 @@ TEST_CASE("reader: malformed lines are rejected with the line number and what is
 TEST_CASE("teacher: parity on the four length-2 inputs gives exactly seven distinct transitions") {
   const auto v = apgen::tasks::parity::make_vocabulary();
   const std::vector<std::vector<int>> inputs{{0, 0}, {0, 1}, {1, 0}, {1, 1}};
-  const auto records = train::parity_teacher(v, inputs);
+  const auto records = apgen::tasks::parity::teacher(v, inputs);
   std::set<std::pair<std::vector<int>, std::vector<int>>> pairs;
   for (const auto& r : records) {
     CHECK_NOTHROW(train::check_consistent(r, v.mask(), v.size(), "parity"));
@@ -443,7 +445,7 @@ TEST_CASE("teacher: parity on the four length-2 inputs gives exactly seven disti
     CHECK(*r.trajectory < 4);
   }
   // Keeping the final, unchanged steps adds the two fixed points [BOS] -> [BOS] and [BOS] 1 -> [BOS] 1.
-  const auto all = train::parity_teacher(v, inputs, {.skip_unchanged = false});
+  const auto all = apgen::tasks::parity::teacher(v, inputs, {.skip_unchanged = false});
   std::set<std::pair<std::vector<int>, std::vector<int>>> all_pairs;
   for (const auto& r : all) all_pairs.emplace(r.x, r.next);
   CHECK(all_pairs.size() == 9);
@@ -460,7 +462,7 @@ TEST_CASE("teacher: parity trajectories chain from the input to the answer") {
     inputs.push_back(b);
   }
   std::vector<transition_record> records;
-  train::parity_teacher(
+  apgen::tasks::parity::teacher(
       v, inputs, [&](transition_record&& r) { records.push_back(std::move(r)); }, {.first_trajectory = 100}, 64);
   const auto groups = by_trajectory(records);
   for (const auto& group : groups) {
@@ -482,8 +484,8 @@ TEST_CASE("teacher: parity trajectories chain from the input to the answer") {
 TEST_CASE("teacher: dyck trajectories are consistent, chain, end in Dyck words and do not depend on the batch") {
   const std::size_t k = 2;
   const auto v = apgen::tasks::dyck::make_vocabulary(k);
-  const apgen::oracles::dyck_options o{k, 12, 0.15, 0.3};
-  const auto records = train::dyck_teacher(v, o, 200, 7);
+  const apgen::tasks::dyck::oracle_options o{k, 12, 0.15, 0.3};
+  const auto records = apgen::tasks::dyck::teacher(v, o, 200, 7);
   std::size_t inserts = 0, unmasks = 0;
   for (const auto& r : records) {
     CHECK_NOTHROW(train::check_consistent(r, v.mask(), v.size(), "dyck"));
@@ -507,7 +509,7 @@ TEST_CASE("teacher: dyck trajectories are consistent, chain, end in Dyck words a
     CHECK(last.size() - 1 <= o.max_length);
   }
   std::vector<transition_record> small_batches;
-  train::dyck_teacher(
+  apgen::tasks::dyck::teacher(
       v, o, 200, 7, [&](transition_record&& r) { small_batches.push_back(std::move(r)); }, {}, 7);
   const auto regroup = by_trajectory(small_batches);
   CHECK(regroup == groups);

@@ -6,10 +6,16 @@
 
 #include <apgen/config.hpp>
 
+#include <concepts>
+#include <cstddef>
 #include <string_view>
 #include <type_traits>
 
 namespace apgen::backends {
+
+/// How a loop's iterations are spread over threads: `even` for equal-cost bodies (positions), `uneven` for
+/// bodies whose cost varies a lot (rows of different lengths).
+enum class loop_balance { even, uneven };
 
 /// Scalar, single thread: the reference.
 struct serial {
@@ -17,6 +23,8 @@ struct serial {
   static constexpr bool available() noexcept { return true; }
   static constexpr bool vectorized = false;
   static constexpr bool threaded = false;
+  /// Threads its loops and the denoiser it drives may use.
+  static int max_threads() noexcept { return 1; }
 };
 
 /// Vector loops over the vocabulary (xsimd), single thread.
@@ -25,6 +33,7 @@ struct simd {
   static constexpr bool available() noexcept { return true; }
   static constexpr bool vectorized = true;
   static constexpr bool threaded = false;
+  static int max_threads() noexcept { return 1; }
 };
 
 /// OpenMP threads over positions and rows, vector loops inside. Without OpenMP it runs like `simd`
@@ -34,6 +43,7 @@ struct omp {
   static constexpr bool available() noexcept { return APGEN_HAS_OPENMP != 0; }
   static constexpr bool vectorized = true;
   static constexpr bool threaded = true;
+  static int max_threads() noexcept { return detail::available_threads(); }
 };
 
 /// Reserved for the CUDA backend (kernels in a .cuh tree, chosen at compile time under nvcc).
@@ -42,6 +52,7 @@ struct cuda {
   static constexpr bool available() noexcept { return false; }
   static constexpr bool vectorized = false;
   static constexpr bool threaded = false;
+  static int max_threads() noexcept { return 1; }
 };
 
 /// The CPU backends, for tests written once and run over each.
@@ -50,6 +61,24 @@ inline constexpr bool is_cpu_backend = std::is_same_v<B, serial> || std::is_same
 
 template <class B>
 inline constexpr bool always_false = false;
+
+// clang-format off
+/// A backend tag: a name, whether it can run here, whether its kernels are vectorised and its loops threaded,
+/// and how many threads it lets a step (and the denoiser the step calls) use. It lives here, below core, rather
+/// than with the other policy concepts in engine/concepts.hpp, because core's transition is already generic over
+/// it. Each tag has a folder of the same name holding its loops (`loops.hpp`) and its logit summary
+/// (`summarize.hpp`); a new backend adds a tag, a folder with those files, and a branch in their dispatchers.
+///
+///     static_assert(apgen::backends::backend<apgen::backends::omp>);
+template <class B>
+concept backend = requires {
+  { B::name() } -> std::convertible_to<std::string_view>;
+  { B::available() } -> std::convertible_to<bool>;
+  { B::vectorized } -> std::convertible_to<bool>;
+  { B::threaded } -> std::convertible_to<bool>;
+  { B::max_threads() } -> std::convertible_to<int>;
+};
+// clang-format on
 
 /// Rejects backends whose kernels do not exist yet, with a message that says what to use instead.
 template <class B>

@@ -61,4 +61,22 @@ enum class overflow_policy {
   stop_row,    ///< leave the row as it was and report it overflowed; the generator stops it with reason capacity
 };
 
+/// The runtime form of an edit set (edits::edit_set<...>::mask), as the transition consumes it: the op bits a
+/// generator allows, and whether insert acts only after a row's last position (autoregressive growth). It stands
+/// here, on the ground floor, so that the transition needs nothing from edits/.
+struct edit_mask {
+  std::uint8_t allowed = op_unmask;
+  bool insert_at_end_only = false;
+
+  /// Applies the mask to one position's requested bits (`last` = the row's final position).
+  [[nodiscard]] constexpr std::uint8_t filter(std::uint8_t requested, bool last) const noexcept {
+    std::uint8_t b = requested & allowed;
+    if (insert_at_end_only && !last) b &= static_cast<std::uint8_t>(~op_insert);
+    return b;
+  }
+};
+
+/// Every operation allowed (the any-process edit set).
+inline constexpr edit_mask all_edits{static_cast<std::uint8_t>(op_unmask | op_remask | op_insert | op_erase), false};
+
 } // namespace apgen

@@ -25,6 +25,10 @@ struct step_context {
   /// token logits this step. A denoiser may skip its token head elsewhere (an ARM step reads one position); control
   /// logits are always needed where the schedule reads controls. Empty means every position is read.
   std::span<const std::uint8_t> want{};
+  /// Threads the generator's backend lets this step use (1 for serial and simd; 0 outside a generator: no cap). A
+  /// denoiser that threads its own work keeps within it; apgen's own loops (the transformer's included) already
+  /// do, since the generator caps them for the step (apgen::detail::thread_limit_scope).
+  int max_threads = 0;
 
   [[nodiscard]] bool is_active(std::size_t r) const noexcept { return active.empty() || active[r] != 0; }
   [[nodiscard]] row_progress progress_of(std::size_t r) const noexcept { return progress.empty() ? row_progress{} : progress[r]; }

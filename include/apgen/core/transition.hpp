@@ -10,13 +10,12 @@
 /// Delete on a decoded token does nothing. A row's new length is length + inserts - deleted masks.
 /// The edit mask clears bits the generator type does not allow; locked (prompt) positions ignore remask/delete.
 
-#include <apgen/backends/parallel.hpp>
+#include <apgen/backends/loops.hpp>
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/ops.hpp>
 #include <apgen/core/step_plan.hpp>
 #include <apgen/core/trace.hpp>
-#include <apgen/edits/edit_set.hpp>
 
 #include <algorithm>
 #include <cstddef>
@@ -28,7 +27,7 @@ namespace apgen {
 
 /// Options of one transition.
 struct transition_options {
-  edits::edit_mask edits = edits::any_process::mask;
+  edit_mask edits = all_edits; ///< the generator passes its edit set's mask
   overflow_policy overflow = overflow_policy::throw_error;
   std::uint32_t step = 0; ///< recorded in traces
 };
@@ -36,7 +35,7 @@ struct transition_options {
 namespace detail {
 
 /// Bits that act at position i once the edit mask and the lock are applied.
-inline std::uint8_t effective_ops(std::uint8_t requested, bool locked, bool last, const edits::edit_mask& mask) noexcept {
+inline std::uint8_t effective_ops(std::uint8_t requested, bool locked, bool last, const edit_mask& mask) noexcept {
   std::uint8_t b = mask.filter(requested, last);
   if (locked) b &= static_cast<std::uint8_t>(~(op_remask | op_erase));
   return b;
@@ -54,7 +53,8 @@ struct row_outcome {
 /// yet: the caller copies rows back only once every row of the batch is known to be valid, so an overflow or a bad
 /// token can still be reported with the canvas untouched.
 template <class Recorder>
-row_outcome write_row(canvas& c, const step_plan& plan, std::size_t r, const transition_options& opt, Recorder& rec) {
+row_outcome write_row(canvas& c, const step_plan& plan, std::size_t r, const transition_options& opt, Recorder& rec,
+                      std::uint8_t* applied) {
   const std::size_t n = c.length(r);
   const std::size_t cap = c.capacity(r);
   const std::size_t base = c.region_offset(r);
@@ -76,6 +76,7 @@ row_outcome write_row(canvas& c, const step_plan& plan, std::size_t r, const tra
   std::size_t w = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint8_t b = effective_ops(req[i], lock[i] != 0, i + 1 == n, opt.edits);
+    if (applied) applied[p + i] = b;
     const token_id old = x[i];
     [[maybe_unused]] auto emit = [&](std::uint8_t op, token_id from, token_id to, float score) {
       if constexpr (Recorder::enabled)
@@ -157,10 +158,14 @@ inline void copy_back(canvas& c, std::size_t r, std::size_t length) {
 /// out-of-range chosen token throws invalid_token) before any row changes; under stop_row that row is left
 /// unchanged and its delta has `overflowed` set. Rows run in parallel on threaded backends; with an enabled
 /// Recorder they run in order, so traces are in (row, position) order.
+///
+/// `applied`, when not empty (one entry per plan position), receives the bits that acted at each position: the
+/// request filtered by the edit set and the lock (0 in inactive rows). Teachers take their labels from it.
 /// \tparam Backend a backend tag; \tparam Recorder no_trace or a recorder with record(const trace_record&).
-template <class Backend = backends::default_backend, class Recorder = no_trace>
+template <backends::backend Backend = backends::default_backend, class Recorder = no_trace>
 void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> deltas, const transition_options& opt = {},
-                      std::span<const std::uint8_t> active = {}, Recorder* recorder = nullptr) {
+                      std::span<const std::uint8_t> active = {}, Recorder* recorder = nullptr,
+                      std::span<std::uint8_t> applied = {}) {
   const std::size_t rows = c.rows();
   if (plan.rows() != rows)
     detail::fail<shape_mismatch>("transition: plan has ", plan.rows(), " rows, canvas has ", rows);
@@ -183,12 +188,20 @@ void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> del
   check_buffer("token", plan.token.size(), 1);
   check_buffer("score", plan.score.size(), 1);
   if (!plan.control.empty()) check_buffer("control", plan.control.size(), 3);
+  if (!applied.empty() && applied.size() != positions)
+    detail::fail<shape_mismatch>("transition: ", applied.size(), " applied-bit entries for ", positions, " positions");
+  std::uint8_t* const applied_bits = applied.empty() ? nullptr : applied.data();
 
   auto is_active = [&](std::size_t r) { return active.empty() || active[r] != 0; };
   // Pass 1 writes every active row into the second buffer. A recorder needs row order, so it runs serially.
   auto& outcomes = detail::outcome_scratch(rows); // taken on the calling thread, shared with the workers
   auto write = [&](std::size_t r, auto& rec) {
-    outcomes[r] = is_active(r) ? detail::write_row(c, plan, r, opt, rec) : detail::row_outcome{};
+    if (is_active(r)) {
+      outcomes[r] = detail::write_row(c, plan, r, opt, rec, applied_bits);
+    } else {
+      outcomes[r] = detail::row_outcome{};
+      if (applied_bits) std::fill(applied_bits + plan.offsets[r], applied_bits + plan.offsets[r + 1], std::uint8_t{0});
+    }
   };
   bool traced = false;
   if constexpr (Recorder::enabled) {

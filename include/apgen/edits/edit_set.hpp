@@ -37,18 +37,8 @@ struct erase {
   static constexpr bool end_only = false;
 };
 
-/// The runtime form of an edit set, as the transition kernel consumes it.
-struct edit_mask {
-  std::uint8_t allowed = op_unmask;
-  bool insert_at_end_only = false;
-
-  /// Applies the mask to one position's requested bits (`last` = the row's final position).
-  [[nodiscard]] constexpr std::uint8_t filter(std::uint8_t requested, bool last) const noexcept {
-    std::uint8_t b = requested & allowed;
-    if (insert_at_end_only && !last) b &= static_cast<std::uint8_t>(~op_insert);
-    return b;
-  }
-};
+/// The runtime form of an edit set (core/ops.hpp).
+using edit_mask = apgen::edit_mask;
 
 /// A compile-time set of allowed edit operations. \tparam Ops some of unmask, remask, insert, append, erase.
 template <class... Ops>
@@ -69,5 +59,7 @@ using mdm_remask = edit_set<unmask, remask>;
 using arm_append = edit_set<unmask, append>;
 /// Any-process: every operation of the paper.
 using any_process = edit_set<unmask, remask, insert, erase>;
+static_assert(any_process::mask.allowed == all_edits.allowed && !any_process::mask.insert_at_end_only,
+              "the transition's default edit mask is the any-process set");
 
 } // namespace apgen::edits

@@ -13,8 +13,8 @@
 /// Each output element is a sum in a fixed order that depends only on the shapes, so the same inputs give the same
 /// bits whatever the batch around them (the transformer's determinism guarantee).
 
-#include <apgen/core/simd_fma.hpp>
-#include <apgen/core/simd_transpose.hpp>
+#include <apgen/backends/simd/fma.hpp>
+#include <apgen/backends/simd/transpose.hpp>
 #include <apgen/nn/scratch_buffer.hpp>
 
 #include <xsimd/xsimd.hpp>

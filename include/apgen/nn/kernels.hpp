@@ -7,8 +7,8 @@
 #include <apgen/interop/eigen.hpp>
 
 #include <unsupported/Eigen/SpecialFunctions>
-#include <apgen/core/simd_exp.hpp>
-#include <apgen/core/simd_partial.hpp>
+#include <apgen/backends/simd/exp.hpp>
+#include <apgen/backends/simd/partial.hpp>
 
 #include <xsimd/xsimd.hpp>
 

@@ -20,7 +20,7 @@
 
 #if defined(__AVX512F__)
 
-#include <apgen/core/simd_transpose.hpp>
+#include <apgen/backends/simd/transpose.hpp>
 #include <apgen/nn/scratch_buffer.hpp>
 
 #include <immintrin.h>

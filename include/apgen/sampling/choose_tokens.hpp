@@ -4,7 +4,7 @@
 /// check them, choose y_i with the sampler and score it with the confidence measure. Positions are independent, so
 /// threaded backends split them across threads with identical results.
 
-#include <apgen/backends/parallel.hpp>
+#include <apgen/backends/loops.hpp>
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/denoiser_output.hpp>
 #include <apgen/core/errors.hpp>
@@ -30,7 +30,7 @@ namespace apgen::sampling {
 
 /// Fills plan.token and plan.score wherever plan.want asks. Throws invalid_score naming the row and position of
 /// the first NaN or infinite logit met.
-template <class Backend, class Sampler>
+template <backends::backend Backend, class Sampler>
 void choose_tokens(const canvas& c, const denoiser_output& out, const Sampler& sampler, confidence_measure measure,
                    const token_filter& filter, const step_context& ctx, step_plan& plan) {
   const std::size_t n = plan.offsets.back();
@@ -43,7 +43,7 @@ void choose_tokens(const canvas& c, const denoiser_output& out, const Sampler& s
   if (all.size() != n * V) apgen::detail::fail<shape_mismatch>("token pass: the schedule needs token scores and the denoiser wrote none");
   const counter_rng noise(ctx.seed, rng_stream::token_noise);
   // About 0.2 ns a logit on the vector path, 4 ns on the scalar one (a double exp each; small vocabularies take it).
-  const bool vector_path = Backend::vectorized && V >= 4 * xsimd::batch<float>::size;
+  const bool vector_path = Backend::vectorized && V >= backends::small_vocabulary<xsimd::batch<float>::size>;
   const double ns_per_position = (vector_path ? 0.2 : 4.0) * static_cast<double>(V);
   backends::for_each_index<Backend>(n, [&](std::size_t k) {
     const std::uint8_t want = plan.want[k];

@@ -23,7 +23,7 @@ class autoregressive {
 public:
   using sampler_type = Sampler;
   using default_edits = edits::mdm;
-  using default_stop = stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point, stopping::max_steps>;
+  using default_stop = stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>;
 
   explicit autoregressive(Sampler s = {}) : m_sampler(std::move(s)) {}
 

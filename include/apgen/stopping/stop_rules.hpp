@@ -68,14 +68,6 @@ struct eos_produced {
   }
 };
 
-/// Stops a row after `limit` steps.
-struct max_steps {
-  std::uint32_t limit = 1u << 20;
-  [[nodiscard]] stop_reason check(const canvas&, const row_status& s) const noexcept {
-    return s.steps >= limit ? stop_reason::step_limit : stop_reason::running;
-  }
-};
-
 /// Stops a row once its length reaches `limit`.
 struct max_length {
   std::size_t limit = 0;
@@ -99,17 +91,18 @@ struct any_of {
   }
 };
 
-/// `stop_when(no_mask_left{}, max_steps{100})`: builds any_of from rule values.
+/// `stop_when(no_mask_left{}, max_length{100})`: builds any_of from rule values.
 template <class... Rules>
 [[nodiscard]] constexpr any_of<Rules...> stop_when(Rules... rules) {
   return any_of<Rules...>(std::move(rules)...);
 }
 
 /// The default for unmask-only decoding: stop when nothing is masked (or a step changes nothing, which guards
-/// against a schedule that selects no position), with a step budget.
-using until_decoded = any_of<no_mask_left, fixed_point, max_steps>;
-/// The default for processes that edit (AP-MDM): stop at a fixed point, with a step budget.
-using until_fixed_point = any_of<fixed_point, max_steps>;
+/// against a schedule that selects no position). The step budget is not a rule: generator_options::max_steps
+/// bounds every generation, whatever the rules (reason step_limit).
+using until_decoded = any_of<no_mask_left, fixed_point>;
+/// The default for processes that edit (AP-MDM): stop at a fixed point (and at generator_options::max_steps).
+using until_fixed_point = any_of<fixed_point>;
 
 } // namespace stopping
 } // namespace apgen

@@ -13,7 +13,7 @@
 ///
 /// Usage:
 ///   apgen::train::trajectory_writer out("parity.jsonl", {vocab.size(), vocab.mask()});
-///   for (const auto& r : apgen::train::parity_teacher(vocab, inputs)) out.write(r);
+///   for (const auto& r : apgen::tasks::parity::teacher(vocab, inputs)) out.write(r);
 ///   apgen::train::trajectory_reader in("parity.jsonl");
 ///   for (apgen::train::transition_record r; in.next(r);) train_on(r);
 

@@ -17,25 +17,27 @@
 #include <apgen/core/rng.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/core/vocabulary.hpp>
-#include <apgen/denoisers/oracles/scores.hpp>
-#include <apgen/tasks/dyck.hpp>
+#include <apgen/denoisers/oracle_scores.hpp>
+#include <apgen/tasks/dyck/task.hpp>
 
 #include <cstddef>
 #include <cstdint>
 
-namespace apgen::oracles {
+namespace apgen::tasks::dyck {
 
-struct dyck_options {
+/// Settings of the Dyck oracle.
+struct oracle_options {
   std::size_t pairs = 2;        ///< k: number of bracket pairs
   std::size_t max_length = 16;  ///< longest word generated (BOS not counted)
   double stop = 0.15;           ///< probability that a grow step ends the word
   double rate = 0.3;            ///< probability that a gap receives a pair in a grow step
 };
 
-class dyck {
+/// The Dyck-k insertion process as a stochastic denoiser.
+class oracle {
 public:
-  /// `v` must be tasks::dyck::make_vocabulary(options.pairs).
-  dyck(const vocabulary& v, dyck_options opt) : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("dyck oracle")), m_opt(opt) {
+  /// `v` must be make_vocabulary(options.pairs).
+  oracle(const vocabulary& v, oracle_options opt) : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("dyck oracle")), m_opt(opt) {
     if (v.size() != 2 + 2 * opt.pairs)
       detail::fail<shape_mismatch>("dyck oracle: vocabulary has ", v.size(), " tokens, expected ", 2 + 2 * opt.pairs, " for k = ", opt.pairs);
     if (!(opt.stop >= 0 && opt.stop <= 1) || !(opt.rate >= 0 && opt.rate <= 1))
@@ -44,7 +46,7 @@ public:
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_vocab; }
   [[nodiscard]] head_set heads() const noexcept { return heads::tokens_and_controls; }
-  [[nodiscard]] const dyck_options& options() const noexcept { return m_opt; }
+  [[nodiscard]] const oracle_options& options() const noexcept { return m_opt; }
 
   void predict(const canvas& c, const step_context& ctx, denoiser_output& out) const {
     const counter_rng rng(ctx.seed, rng_stream::denoiser);
@@ -77,18 +79,18 @@ public:
           if (insert) --budget;
         } else if (t[i] == m_mask) {
           if (phase == 1) {
-            y = tasks::dyck::first_letter + static_cast<token_id>(rng.below(static_cast<std::uint32_t>(2 * m_opt.pairs), key, pos, ctx.step));
+            y = first_letter + static_cast<token_id>(rng.below(static_cast<std::uint32_t>(2 * m_opt.pairs), key, pos, ctx.step));
             insert = true;
           } else {
             if (i == 0 || t[i - 1] == m_mask || t[i - 1] == m_bos)
               detail::fail<invalid_token>("dyck oracle: row ", r, " has a MASK at ", i, " with no letter before it in a close step");
-            y = tasks::dyck::inverse(t[i - 1]);
+            y = inverse(t[i - 1]);
           }
         }
-        write_choice(tok, i, y);
-        write_control(ctl, i, control_remask, false);
-        write_control(ctl, i, control_insert, insert);
-        write_control(ctl, i, control_delete, false);
+        oracles::write_choice(tok, i, y);
+        oracles::write_control(ctl, i, control_remask, false);
+        oracles::write_control(ctl, i, control_insert, insert);
+        oracles::write_control(ctl, i, control_delete, false);
       }
     }
   }
@@ -96,7 +98,7 @@ public:
 private:
   std::size_t m_vocab;
   token_id m_mask, m_bos;
-  dyck_options m_opt;
+  oracle_options m_opt;
 };
 
-} // namespace apgen::oracles
+} // namespace apgen::tasks::dyck

@@ -7,7 +7,7 @@
 /// agree with a reference). Inputs below -87 give ~2^-126 rather than subnormals; NaN propagates (the clamp keeps
 /// a NaN operand).
 
-#include <apgen/core/simd_fma.hpp>
+#include <apgen/backends/simd/fma.hpp>
 
 #include <xsimd/xsimd.hpp>
 

@@ -2,7 +2,7 @@
 // solves strings far longer than any it was trained on, and the seven-transition training set of 2-bit inputs is
 // fitted exactly.
 #include <apgen/apgen.hpp>
-#include <apgen/tasks/parity_learned.hpp>
+#include <apgen/tasks/parity/learned.hpp>
 
 #include <doctest/doctest.h>
 

@@ -8,10 +8,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -81,7 +83,38 @@ TEST_CASE("results do not depend on the OpenMP thread count") {
 #endif
 }
 
-TEST_CASE_TEMPLATE("every backend decodes exactly as serial", Backend, APGEN_TEST_CPU_BACKENDS) {
+TEST_CASE_TEMPLATE("simd and omp decode exactly as serial, near-ties included", Backend, apgen::backends::simd,
+                   apgen::backends::omp) {
+  // Every position a permutation of values one ulp apart: token ties everywhere, and positions whose confidences
+  // differ only in the last bits of their sums. A backend that summed in another precision or order would rank
+  // them differently.
+  std::vector<std::string> names;
+  for (int k = 0; k < 66; ++k) names.push_back("t" + std::to_string(k));
+  const apgen::vocabulary wide(names, apgen::special_names{"[MASK]", "", "[BOS]", "[EOS]"});
+  const apgen::testing::near_tie_model tied{wide.size()};
+  REQUIRE(tied.vocab_size() >= 64);
+  const auto decode = [&]<class B, class S>(S s, std::uint64_t seed) {
+    apgen::canvas c(wide, 7, 40);
+    for (std::size_t r = 0; r < 7; ++r) {
+      const std::vector<int> prompt{static_cast<int>(3 + r)};
+      c.assign_prompt_and_masks(r, prompt, 20 + r);
+    }
+    auto gen = apgen::make_generator<void, B>(tied, s, {.seed = seed, .max_steps = 60});
+    gen.generate(c);
+    return rows_of(c);
+  };
+  using apgen::schedules::unmask_count;
+  const auto same = [&](auto s, std::uint64_t seed) {
+    return decode.template operator()<Backend>(s, seed) == decode.template operator()<apgen::backends::serial>(s, seed);
+  };
+  CHECK(same(apgen::schedules::top_probability(unmask_count::fixed_k(3)), 1));
+  CHECK(same(apgen::schedules::top_margin(unmask_count::fixed_k(2)), 2));
+  CHECK(same(apgen::schedules::lowest_entropy(unmask_count::linear(6), apgen::sampling::temperature(1.0)), 3));
+  CHECK(same(apgen::schedules::threshold<>(0.02), 4));
+  CHECK(same(apgen::schedules::top_probability(unmask_count::fixed_k(4), apgen::sampling::top_p(0.5, 1.0)), 5));
+}
+
+TEST_CASE_TEMPLATE("simd and omp decode the spread model exactly as serial", Backend, apgen::backends::simd, apgen::backends::omp) {
   const auto v = vocab8();
   using apgen::schedules::unmask_count;
   CHECK(run<Backend>(apgen::schedules::top_probability(unmask_count::linear(5)), make_canvas(v, 9, 3)) ==
@@ -94,6 +127,30 @@ TEST_CASE_TEMPLATE("every backend decodes exactly as serial", Backend, APGEN_TES
         run<apgen::backends::serial>(apgen::schedules::threshold<>(0.5), make_canvas(v, 9, 3)));
   CHECK(run<Backend>(apgen::schedules::any_process<>(), make_canvas(v, 9, 3, 400), 5, true) ==
         run<apgen::backends::serial>(apgen::schedules::any_process<>(), make_canvas(v, 9, 3, 400), 5, true));
+}
+
+TEST_CASE_TEMPLATE("the backend reaches the denoiser: serial and simd run it on one thread", Backend, APGEN_TEST_CPU_BACKENDS) {
+  const auto v = vocab8();
+  int seen_limit = -1, seen_threads = -1;
+  auto probe = apgen::make_denoiser(
+      v.size(),
+      [&](const apgen::canvas&, const apgen::step_context& ctx, apgen::denoiser_output& out) {
+        seen_limit = ctx.max_threads;
+        seen_threads = apgen::detail::available_threads(); // what the transformer's loops would get
+        std::fill(out.token_data().begin(), out.token_data().end(), 0.0f);
+      },
+      apgen::heads::tokens_only);
+  apgen::canvas c(v, 1, 4);
+  c.assign_prompt_and_masks(0, {}, 2);
+  auto gen = apgen::make_generator<void, Backend>(probe, apgen::schedules::top_probability(), {.max_steps = 1});
+  gen.generate(c);
+  CHECK(seen_limit == Backend::max_threads());
+  if constexpr (std::is_same_v<Backend, apgen::backends::omp>) {
+    CHECK(seen_threads == apgen::detail::available_threads());
+  } else {
+    CHECK(seen_threads == 1);
+  }
+  CHECK(apgen::detail::thread_limit == 0); // the cap ends with the generation
 }
 
 TEST_CASE("stop reasons: no mask left, EOS, fixed point, step limit, length limit, capacity") {
@@ -156,9 +213,8 @@ TEST_CASE("stop reasons: no mask left, EOS, fixed point, step limit, length limi
   SUBCASE("step limit for a process that never settles") {
     apgen::canvas c(v, 1, 100000);
     c.assign(0, {2, 3, 4});
-    apgen::generator<grower_t, apgen::schedules::any_process<>, apgen::edits::any_process, apgen::backends::serial,
-                     apgen::stopping::any_of<apgen::stopping::fixed_point, apgen::stopping::max_steps>>
-        gen(grower, apgen::schedules::any_process<>(), {}, apgen::stopping::any_of(apgen::stopping::fixed_point{}, apgen::stopping::max_steps{6}));
+    apgen::generator<grower_t, apgen::schedules::any_process<>, apgen::edits::any_process, apgen::backends::serial>
+        gen(grower, apgen::schedules::any_process<>(), {.max_steps = 6});
     const auto res = gen.generate(c);
     CHECK(res.rows[0].reason == apgen::stop_reason::step_limit);
     CHECK(res.rows[0].steps == 6);
@@ -167,9 +223,9 @@ TEST_CASE("stop reasons: no mask left, EOS, fixed point, step limit, length limi
   SUBCASE("length limit") {
     apgen::canvas c(v, 1, 100000);
     c.assign(0, {2, 3, 4});
-    auto stop = apgen::stopping::stop_when(apgen::stopping::max_length{20}, apgen::stopping::max_steps{1000});
+    auto stop = apgen::stopping::stop_when(apgen::stopping::max_length{20});
     apgen::generator<grower_t, apgen::schedules::any_process<>, apgen::edits::any_process, apgen::backends::serial, decltype(stop)> gen(
-        grower, apgen::schedules::any_process<>(), {}, stop);
+        grower, apgen::schedules::any_process<>(), {.max_steps = 1000}, stop);
     const auto res = gen.generate(c);
     CHECK(res.rows[0].reason == apgen::stop_reason::length_limit);
     CHECK(c.length(0) == 20);
@@ -331,8 +387,8 @@ TEST_CASE("make_generator takes a stop rule, and generate takes an observer with
   model.vocab = v.size();
   apgen::canvas c(v, 2, 16);
   for (std::size_t r = 0; r < 2; ++r) c.assign_prompt_and_masks(r, {}, 10);
-  auto gen = apgen::make_generator(model, apgen::schedules::top_probability(), {},
-                                   apgen::stopping::stop_when(apgen::stopping::no_mask_left{}, apgen::stopping::max_steps{3}));
+  auto gen = apgen::make_generator(model, apgen::schedules::top_probability(), {.max_steps = 3},
+                                   apgen::stopping::stop_when(apgen::stopping::no_mask_left{}, apgen::stopping::fixed_point{}));
   std::size_t reports = 0;
   const auto res = gen.generate(c, [&](const apgen::canvas&, const apgen::step_report& rep) {
     ++reports;

@@ -8,7 +8,7 @@
 
 #include <apgen/backends/tags.hpp>
 #include <apgen/core/canvas.hpp>
-#include <apgen/core/concepts.hpp>
+#include <apgen/engine/concepts.hpp>
 #include <apgen/core/denoiser_output.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/step_context.hpp>
@@ -31,7 +31,9 @@ namespace apgen {
 struct generator_options {
   std::uint64_t seed = 0;                              ///< keys every random draw (with row key, position, step)
   overflow_policy overflow = overflow_policy::throw_error;
-  std::uint32_t max_steps = 1u << 20;                  ///< a hard bound on steps of one generation, whatever Stop says
+  /// The step budget of one generation, whatever Stop says: rows still running after it end with
+  /// stop_reason::step_limit. (It is the library's one step cap; stop rules say when a row is done.)
+  std::uint32_t max_steps = 1u << 20;
   std::optional<token_id> pad = std::nullopt;          ///< a PAD id the token choice must never produce
 };
 
@@ -55,8 +57,11 @@ struct step_report {
   std::span<const row_delta> deltas;
   std::span<const std::uint8_t> active; ///< after this step's stop rules
   /// The step's decisions, packed by the row lengths *before* the transition: chosen tokens y_i, scores and the
-  /// requested edit bits (before the edit set and locks filter them). Teachers turn these into training labels.
+  /// requested edit bits (before the edit set and locks filter them).
   const step_plan* plan = nullptr;
+  /// Per plan position, the bits the transition acted on (the request filtered by the edit set and the lock; 0 in
+  /// rows that were not running). Teachers take their labels from these.
+  std::span<const std::uint8_t> applied;
 };
 
 namespace detail {
@@ -76,7 +81,7 @@ constexpr std::uint8_t required_ops_of() {
 /// \tparam Backend serial, simd or omp (backends::default_backend by default)
 /// \tparam Stop a stop rule (stopping::any_of<...>); defaults to the schedule's
 template <denoiser Denoiser, schedule Schedule, edit_set_type Edits = typename Schedule::default_edits,
-          class Backend = backends::default_backend, stop_rule Stop = typename Schedule::default_stop>
+          backends::backend Backend = backends::default_backend, stop_rule Stop = typename Schedule::default_stop>
 class generator {
   static_assert((detail::required_ops_of<Schedule>() & ~Edits::allowed) == 0,
                 "apgen: this schedule needs an edit the generator's edit set does not allow (polish needs remask: use "
@@ -130,12 +135,17 @@ private:
     if (m_denoiser.vocab_size() != c.vocab_size())
       detail::fail<shape_mismatch>("generator: the denoiser scores ", m_denoiser.vocab_size(), " tokens, the canvas vocabulary has ", c.vocab_size());
     const std::size_t B = c.rows();
+    // The backend decides how many threads the step may use, the denoiser's included: a serial generator runs its
+    // transformer on one thread.
+    const int threads = Backend::max_threads();
+    const detail::thread_limit_scope limit(threads);
     // The denoiser writes every head it has (a per-row function can then always write its control block); the
     // schedule reads what it needs.
     const head_set need = m_schedule.heads();
     const head_set written = head_set(m_denoiser.heads()) | need;
     const bool with_controls = need.controls && Recorder::enabled;
     m_plan.reserve_for(c, with_controls);
+    m_applied.reserve(c.total_capacity()); // resized every step, never reallocated
     m_active.assign(B, 1);
     m_progress.assign(B, row_progress{});
     m_deltas.assign(B, row_delta{});
@@ -150,7 +160,7 @@ private:
 
     std::uint32_t step = 0;
     for (; step < m_opt.max_steps && any_active(); ++step) {
-      step_context ctx{m_opt.seed, step, m_active, m_progress, {}};
+      step_context ctx{m_opt.seed, step, m_active, m_progress, {}, threads};
       // Marking first tells the denoiser which positions' token logits will be read (ctx.want).
       m_plan.reshape(c, with_controls);
       m_schedule.mark(c, ctx, m_plan);
@@ -161,7 +171,9 @@ private:
       m_schedule.select(c, m_out, ctx, m_plan);
       transition_options topt = topt_base;
       topt.step = step;
-      apply_transition<Backend>(c, m_plan, std::span<row_delta>(m_deltas), topt, m_active, Recorder::enabled ? &trace : nullptr);
+      m_applied.resize(m_plan.ops.size());
+      apply_transition<Backend>(c, m_plan, std::span<row_delta>(m_deltas), topt, m_active, Recorder::enabled ? &trace : nullptr,
+                                std::span<std::uint8_t>(m_applied));
       for (std::size_t r = 0; r < B; ++r) {
         if (!m_active[r]) continue;
         auto& row = result.rows[r];
@@ -174,7 +186,7 @@ private:
           m_active[r] = 0;
         }
       }
-      observer(c, step_report{step, m_deltas, m_active, &m_plan});
+      observer(c, step_report{step, m_deltas, m_active, &m_plan, m_applied});
     }
     for (std::size_t r = 0; r < B; ++r) {
       if (m_active[r]) result.rows[r].reason = stop_reason::step_limit;
@@ -199,20 +211,21 @@ private:
   std::vector<std::uint8_t> m_active;
   std::vector<row_progress> m_progress;
   std::vector<row_delta> m_deltas;
+  std::vector<std::uint8_t> m_applied;
 };
 
 /// Builds a generator with the schedule's default edits and stop rule on the default backend:
 /// `auto gen = apgen::make_generator(model, apgen::schedules::any_process<>{});`
-template <class Edits = void, class Backend = backends::default_backend, denoiser D, schedule S>
+template <class Edits = void, backends::backend Backend = backends::default_backend, denoiser D, schedule S>
 [[nodiscard]] auto make_generator(D d, S s, generator_options opt = {}) {
   using E = std::conditional_t<std::is_void_v<Edits>, typename S::default_edits, Edits>;
   return generator<D, S, E, Backend>(std::move(d), std::move(s), opt);
 }
 
 /// The same with a stop rule of your own in place of the schedule's:
-/// `auto gen = apgen::make_generator(model, schedule, {}, apgen::stopping::any_of<apgen::stopping::no_mask_left,
-/// apgen::stopping::max_steps>{...});`
-template <class Edits = void, class Backend = backends::default_backend, denoiser D, schedule S, stop_rule Stop>
+/// `auto gen = apgen::make_generator(model, schedule, {.max_steps = 64}, apgen::stopping::stop_when(
+/// apgen::stopping::no_mask_left{}, apgen::stopping::max_length{100}));`
+template <class Edits = void, backends::backend Backend = backends::default_backend, denoiser D, schedule S, stop_rule Stop>
 [[nodiscard]] auto make_generator(D d, S s, generator_options opt, Stop stop) {
   using E = std::conditional_t<std::is_void_v<Edits>, typename S::default_edits, Edits>;
   return generator<D, S, E, Backend, Stop>(std::move(d), std::move(s), opt, std::move(stop));

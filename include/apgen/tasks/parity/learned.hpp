@@ -3,7 +3,7 @@
 /// A learned parity process: a one-layer transformer with local attention, trained with the AP-MDM process
 /// objective on the oracle's transitions of every input of up to 5 bits, then run on inputs of any length.
 ///
-/// Why this generalises. The oracle (oracles::parity) decides each position from what lies at most two positions
+/// Why this generalises. The oracle (tasks::parity::oracle) decides each position from what lies at most two positions
 /// from it: remask a 0, delete a MASK, remask the leading pair of 1s (positions 1 and 2 after BOS). A model whose
 /// attention is limited to a window of 2 sees exactly such a neighbourhood, so on a long row every position looks
 /// like some position of a short one, and nothing about the row's length reaches it. Which short rows are enough:
@@ -24,18 +24,18 @@
 ///   auto gen = apgen::tasks::parity::make_process_generator(model);
 ///   // canvas rows from tasks::parity::encode(vocab, bits), BOS locked; gen.generate(canvas)
 
-#include <apgen/core/concepts.hpp>
+#include <apgen/engine/concepts.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/rng.hpp>
-#include <apgen/core/generator.hpp>
+#include <apgen/engine/generator.hpp>
 #include <apgen/core/vocabulary.hpp>
 #include <apgen/nn/config.hpp>
 #include <apgen/nn/transformer.hpp>
 #include <apgen/nn/weights.hpp>
 #include <apgen/schedules/any_process.hpp>
-#include <apgen/tasks/parity.hpp>
+#include <apgen/tasks/parity/task.hpp>
 #include <apgen/train/objectives.hpp>
-#include <apgen/train/teacher.hpp>
+#include <apgen/tasks/parity/teacher.hpp>
 #include <apgen/train/trainer.hpp>
 
 #include <cstddef>
@@ -103,7 +103,7 @@ struct process_training {
 
 /// The oracle's transitions of every input of the setting's lengths, fixed points included.
 [[nodiscard]] inline std::vector<train::transition_record> process_records(const vocabulary& v, const process_training& s = {}) {
-  return train::parity_teacher(v, all_inputs(s.min_input_length, s.max_input_length), {.skip_unchanged = false});
+  return tasks::parity::teacher(v, all_inputs(s.min_input_length, s.max_input_length), {.skip_unchanged = false});
 }
 
 /// Trains the process model (AdamW, no weight decay, 20 warmup steps, constant learning rate). `on_step`, when

@@ -38,7 +38,7 @@ TEST_CASE("parity: every string of length 0..10 and 300 random ones up to 600 bi
     for (std::size_t r = 0; r < n; ++r) caps.push_back(inputs[at + r].size() + 1);
     apgen::canvas c(v, caps);
     for (std::size_t r = 0; r < n; ++r) c.assign(r, apgen::tasks::parity::encode(v, inputs[at + r]), 1);
-    auto gen = apgen::make_generator(apgen::oracles::parity(v), apgen::schedules::any_process<>());
+    auto gen = apgen::make_generator(apgen::tasks::parity::oracle(v), apgen::schedules::any_process<>());
     const auto res = gen.generate(c);
     for (std::size_t r = 0; r < n; ++r) {
       const auto expect = apgen::tasks::parity::answer(v, inputs[at + r]);
@@ -54,7 +54,7 @@ TEST_CASE("parity: the seven transitions of length-2 inputs") {
   for (unsigned m = 0; m < 4; ++m) {
     apgen::canvas c(v, 1, 4);
     c.assign(0, apgen::tasks::parity::encode(v, {static_cast<int>(m & 1), static_cast<int>(m >> 1)}), 1);
-    auto gen = apgen::make_generator(apgen::oracles::parity(v), apgen::schedules::any_process<>());
+    auto gen = apgen::make_generator(apgen::tasks::parity::oracle(v), apgen::schedules::any_process<>());
     std::string before = apgen::to_text(v, c, 0, " ");
     apgen::no_trace off;
     gen.generate(c, off, [&](const apgen::canvas& now, const apgen::step_report&) {
@@ -72,18 +72,18 @@ TEST_CASE("parity: a non-bit token is rejected with a message") {
   const auto v = apgen::tasks::parity::make_vocabulary();
   apgen::canvas c(v, 1, 4);
   c.assign(0, {1, 2, 1}); // BOS 0 BOS
-  auto gen = apgen::make_generator(apgen::oracles::parity(v), apgen::schedules::any_process<>());
+  auto gen = apgen::make_generator(apgen::tasks::parity::oracle(v), apgen::schedules::any_process<>());
   CHECK_THROWS_WITH_AS(gen.generate(c), doctest::Contains("position 2"), apgen::invalid_token);
 }
 
 TEST_CASE("dyck: every output of 2,000 generations is a two-sided Dyck word within the length limit") {
   for (std::size_t k : {1u, 2u, 3u}) {
     const auto v = apgen::tasks::dyck::make_vocabulary(k);
-    apgen::oracles::dyck_options opt{k, 24, 0.1, 0.3};
+    apgen::tasks::dyck::oracle_options opt{k, 24, 0.1, 0.3};
     apgen::canvas c(v, 200, 26);
     for (std::uint64_t seed = 0; seed < 10; ++seed) {
       for (std::size_t r = 0; r < c.rows(); ++r) c.assign(r, {*v.bos()});
-      auto gen = apgen::make_generator(apgen::oracles::dyck(v, opt), apgen::schedules::any_process<>(), {.seed = seed});
+      auto gen = apgen::make_generator(apgen::tasks::dyck::oracle(v, opt), apgen::schedules::any_process<>(), {.seed = seed});
       const auto res = gen.generate(c);
       for (std::size_t r = 0; r < c.rows(); ++r) {
         const auto row = c.row(r);
@@ -115,7 +115,7 @@ TEST_CASE("dyck: every two-sided Dyck-2 word of length <= 4 is reachable") {
   apgen::canvas c(v, 256, 6);
   for (std::uint64_t seed = 0; seed < 40 && got.size() < all.size(); ++seed) {
     for (std::size_t r = 0; r < c.rows(); ++r) c.assign(r, {*v.bos()});
-    auto gen = apgen::make_generator(apgen::oracles::dyck(v, {k, 4, 0.3, 0.4}), apgen::schedules::any_process<>(), {.seed = seed});
+    auto gen = apgen::make_generator(apgen::tasks::dyck::oracle(v, {k, 4, 0.3, 0.4}), apgen::schedules::any_process<>(), {.seed = seed});
     gen.generate(c);
     for (std::size_t r = 0; r < c.rows(); ++r) got.emplace(c.row(r).begin() + 1, c.row(r).end());
   }
@@ -125,8 +125,8 @@ TEST_CASE("dyck: every two-sided Dyck-2 word of length <= 4 is reachable") {
 TEST_CASE("dyck: bad settings are rejected") {
   CHECK_THROWS_AS(static_cast<void>(apgen::tasks::dyck::make_vocabulary(0)), apgen::invalid_argument);
   const auto v = apgen::tasks::dyck::make_vocabulary(2);
-  CHECK_THROWS_AS(apgen::oracles::dyck(v, {3, 8, 0.1, 0.3}), apgen::shape_mismatch);
-  CHECK_THROWS_AS(apgen::oracles::dyck(v, {2, 8, 1.5, 0.3}), apgen::invalid_argument);
+  CHECK_THROWS_AS(apgen::tasks::dyck::oracle(v, {3, 8, 0.1, 0.3}), apgen::shape_mismatch);
+  CHECK_THROWS_AS(apgen::tasks::dyck::oracle(v, {2, 8, 1.5, 0.3}), apgen::invalid_argument);
 }
 
 } // TEST_SUITE

@@ -16,8 +16,8 @@ using row_fn_type = decltype([](std::span<const apgen::token_id>, apgen::matrix_
 
 // Denoisers.
 static_assert(apgen::denoiser<apgen::testing::hashed_model>);
-static_assert(apgen::denoiser<apgen::oracles::parity>);
-static_assert(apgen::denoiser<apgen::oracles::dyck>);
+static_assert(apgen::denoiser<apgen::tasks::parity::oracle>);
+static_assert(apgen::denoiser<apgen::tasks::dyck::oracle>);
 static_assert(apgen::denoiser<apgen::callable_denoiser<row_fn_type>>);
 static_assert(!apgen::denoiser<int>);
 static_assert(!apgen::denoiser<no_heads>);
@@ -49,7 +49,13 @@ static_assert(!apgen::edits::any_process::insert_at_end_only);
 static_assert(apgen::edits::any_process::allows<apgen::edits::erase>);
 static_assert(!apgen::edits::mdm::allows<apgen::edits::remask>);
 
-TEST_CASE("concepts hold (checked at compile time)") { CHECK(true); }
+// Backends.
+static_assert(apgen::backends::backend<apgen::backends::serial>);
+static_assert(apgen::backends::backend<apgen::backends::simd>);
+static_assert(apgen::backends::backend<apgen::backends::omp>);
+static_assert(apgen::backends::backend<apgen::backends::cuda>); // a backend, not implemented: require_implemented says so
+static_assert(!apgen::backends::backend<int>);
+static_assert(!apgen::backends::backend<apgen::sampling::greedy>);
 
 TEST_CASE("backend tags name themselves and say whether they are available") {
   CHECK(apgen::backends::serial::name() == "serial");

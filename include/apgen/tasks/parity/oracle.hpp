@@ -14,16 +14,18 @@
 #include <apgen/core/errors.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/core/vocabulary.hpp>
-#include <apgen/denoisers/oracles/scores.hpp>
+#include <apgen/denoisers/oracle_scores.hpp>
+#include <apgen/tasks/parity/task.hpp>
 
 #include <cstddef>
 
-namespace apgen::oracles {
+namespace apgen::tasks::parity {
 
-class parity {
+/// The parity oracle as a denoiser (token and control scores from the rules above).
+class oracle {
 public:
-  /// Needs a vocabulary with BOS and the symbols "0" and "1" (tasks::parity::make_vocabulary()).
-  explicit parity(const vocabulary& v)
+  /// Needs a vocabulary with BOS and the symbols "0" and "1" (make_vocabulary()).
+  explicit oracle(const vocabulary& v)
       : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("parity oracle")), m_zero(v.id("0")), m_one(v.id("1")) {}
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_vocab; }
@@ -42,10 +44,10 @@ public:
         if ((x != m_mask && x != m_zero && x != m_one) && !(x == m_bos && i == 0))
           detail::fail<invalid_token>("parity oracle: row ", r, ", position ", i, " holds token ", x, ", not a bit");
         // A MASK is always deleted here, so its token choice never matters; keep it well defined anyway.
-        write_choice(tok, i, x == m_mask ? m_zero : x);
-        write_control(ctl, i, control_remask, x == m_zero || (pair && (i == 1 || i == 2)));
-        write_control(ctl, i, control_insert, false);
-        write_control(ctl, i, control_delete, x == m_mask);
+        oracles::write_choice(tok, i, x == m_mask ? m_zero : x);
+        oracles::write_control(ctl, i, control_remask, x == m_zero || (pair && (i == 1 || i == 2)));
+        oracles::write_control(ctl, i, control_insert, false);
+        oracles::write_control(ctl, i, control_delete, x == m_mask);
       }
     }
   }
@@ -55,4 +57,4 @@ private:
   token_id m_mask, m_bos, m_zero, m_one;
 };
 
-} // namespace apgen::oracles
+} // namespace apgen::tasks::parity
