@@ -34,21 +34,6 @@ namespace detail {
 /// logit is further than this below the best one can never win.
 inline constexpr double gumbel_span = 40.5;
 
-/// Gumbel-max over the tokens `ids` with scaled logits z/t; the first of equal maxima wins.
-template <class Ids>
-token_id gumbel_argmax(std::span<const float> z, const Ids& ids, double t, const draw_key& key) {
-  double best = -std::numeric_limits<double>::infinity();
-  token_id arg = -1;
-  for (auto j : ids) {
-    const double v = static_cast<double>(z[static_cast<std::size_t>(j)]) / t + key.gumbel(static_cast<std::size_t>(j));
-    if (v > best) {
-      best = v;
-      arg = static_cast<token_id>(j);
-    }
-  }
-  return arg;
-}
-
 /// Scratch for candidate lists; one per thread, grown once, so steady-state sampling does not allocate.
 inline std::vector<std::pair<float, token_id>>& candidate_scratch() {
   thread_local std::vector<std::pair<float, token_id>> scratch;
