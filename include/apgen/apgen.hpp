@@ -16,6 +16,7 @@
 #include <apgen/core/matrix_view.hpp>
 #include <apgen/core/ops.hpp>
 #include <apgen/core/rng.hpp>
+#include <apgen/core/row_encoding.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/core/step_plan.hpp>
 #include <apgen/core/trace.hpp>
@@ -41,6 +42,7 @@
 
 #include <apgen/engine/concepts.hpp>
 #include <apgen/engine/generator.hpp>
+#include <apgen/engine/process_trace.hpp>
 
 #include <apgen/denoisers/callable.hpp>
 #include <apgen/denoisers/oracle_scores.hpp>

@@ -319,16 +319,23 @@ TEST_CASE("bad configurations and inputs are refused by name") {
   CHECK_THROWS_WITH_AS(cfg.validate(), doctest::Contains("mask_id"), apgen::invalid_argument);
   cfg = small_config(8, false);
   cfg.feature_vocab_sizes = {3};
-  CHECK_THROWS_WITH_AS(apgen::nn::transformer(apgen::nn::transformer_weights::random(cfg, 1)), doctest::Contains("feature"),
-                       apgen::invalid_argument);
-  apgen::nn::transformer bad_features(apgen::nn::transformer_weights::random(cfg, 1),
-                                      {.features = [](std::span<const int>, std::size_t i, std::size_t) { return static_cast<int>(i); }});
+  apgen::nn::transformer bad_features(apgen::nn::transformer_weights::random(cfg, 1));
   const auto v = make_vocab(6);
   apgen::canvas c(v, 1, 8);
   c.assign(0, {1, 2, 3, 4});
   apgen::denoiser_output out;
   out.reshape(c, bad_features.heads());
-  CHECK_THROWS_WITH_AS(bad_features.predict(c, {}, out), doctest::Contains("feature 0 of row 0, position 3"), apgen::invalid_token);
+  // A model with features and a step without encodings: refused by name, not read out of bounds.
+  CHECK_THROWS_WITH_AS(bad_features.predict(c, {}, out), doctest::Contains("generator_options::encoder"), apgen::invalid_argument);
+  // An encoding whose feature id is outside the embedding (built by hand: a row_encoder would refuse it itself).
+  const apgen::feature_schema schema{.feature_vocab_sizes = {3}};
+  std::vector<apgen::row_encoding> enc(1);
+  enc[0].features = {{0, 1, 2, 3}};
+  CHECK_THROWS_WITH_AS(bad_features.predict(c, apgen::step_context{.encodings = enc, .schema = &schema}, out),
+                       doctest::Contains("feature 0 of row 0, position 3"), apgen::invalid_token);
+  const apgen::feature_schema other_schema{.feature_vocab_sizes = {4}};
+  CHECK_THROWS_WITH_AS(bad_features.predict(c, apgen::step_context{.encodings = enc, .schema = &other_schema}, out),
+                       doctest::Contains("schema"), apgen::shape_mismatch);
   apgen::nn::transformer other(apgen::nn::transformer_weights::random(small_config(12, false), 1));
   CHECK_THROWS_WITH_AS(other.predict(c, {}, out), doctest::Contains("vocabulary"), apgen::shape_mismatch);
 }
@@ -449,10 +456,7 @@ std::string fixture(const std::string& name) { return std::string(APGEN_TEST_DAT
 double worst_error(const std::string& model, const std::string& weights_file, const std::string& case_file) {
   auto w = apgen::nn::load_transformer(fixture(weights_file));
   const auto cfg = w.config;
-  apgen::nn::transformer_options opt;
-  if (!cfg.feature_vocab_sizes.empty())
-    opt.features = [](std::span<const int>, std::size_t i, std::size_t k) { return static_cast<int>((i * (k + 3) + 1) % 5); };
-  apgen::nn::transformer m(std::move(w), opt);
+  apgen::nn::transformer m(std::move(w));
   const auto cs = apgen::io::safetensors_file::read(fixture(case_file));
   std::vector<std::string> symbols;
   for (std::size_t i = 1; i < cfg.vocab_size; ++i) symbols.push_back("s" + std::to_string(i));
@@ -463,9 +467,24 @@ double worst_error(const std::string& model, const std::string& weights_file, co
     std::vector<int> ids(t.data.begin(), t.data.end());
     c.assign(r, ids);
   }
+  // The fixtures' feature rule, as a task encoder: feature k of position i is (i (k + 3) + 1) mod 5.
+  struct fixture_encoder {
+    std::vector<std::size_t> sizes;
+    apgen::feature_schema schema() const { return {.feature_vocab_sizes = sizes}; }
+    void encode(std::span<const int> row, apgen::row_encoding& out) const {
+      out.features.assign(sizes.size(), {});
+      for (std::size_t k = 0; k < sizes.size(); ++k)
+        for (std::size_t i = 0; i < row.size(); ++i) out.features[k].push_back(static_cast<int>((i * (k + 3) + 1) % 5));
+    }
+  };
+  const apgen::row_encoder encoder = cfg.feature_vocab_sizes.empty() ? apgen::row_encoder{} : apgen::row_encoder(fixture_encoder{cfg.feature_vocab_sizes});
+  const auto encodings = encoder.empty() ? std::vector<apgen::row_encoding>{} : apgen::encode_rows(encoder, c);
+  apgen::step_context ctx;
+  ctx.encodings = encodings;
+  ctx.schema = encoder.empty() ? nullptr : &encoder.schema();
   apgen::denoiser_output out;
   out.reshape(c, m.heads());
-  m.predict(c, {}, out);
+  m.predict(c, ctx, out);
   double worst = 0;
   for (std::size_t r = 0; r < 3; ++r) {
     const auto& e = cs.get("expected.tokens." + std::to_string(r), {c.length(r), cfg.vocab_size});

@@ -394,8 +394,8 @@ TEST_CASE("reader: malformed lines are rejected with the line number and what is
     expect_error(std::string(good_line) + "\n" +
                      R"({"mask":3,"x":[],"y":[],"remask":[],"insert":[],"delete":[],"next":[]})",
                  "line 2: \"mask\" is 3 but the file's first record says 0");
-    expect_error(R"({"format":"apgen.transitions/2","vocab_size":10,"mask":0})",
-                 "mem.jsonl line 1: unsupported format \"apgen.transitions/2\"");
+    expect_error(R"({"format":"apgen.transitions/3","vocab_size":10,"mask":0})",
+                 "mem.jsonl line 1: unsupported format \"apgen.transitions/3\"");
     expect_error(R"({"format":"apgen.transitions/1","vocab_size":10,"mask":10})",
                  "line 1: header MASK id 10 is out of range [0, 10)");
     expect_error(R"({"format":"apgen.transitions/1","mask":0})", "line 1: missing key \"vocab_size\" in the header");

@@ -11,6 +11,7 @@
 #include <apgen/engine/concepts.hpp>
 #include <apgen/core/denoiser_output.hpp>
 #include <apgen/core/errors.hpp>
+#include <apgen/core/row_encoding.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/core/step_plan.hpp>
 #include <apgen/core/trace.hpp>
@@ -35,6 +36,10 @@ struct generator_options {
   /// stop_reason::step_limit. (It is the library's one step cap; stop rules say when a row is done.)
   std::uint32_t max_steps = 1u << 20;
   std::optional<token_id> pad = std::nullopt;          ///< a PAD id the token choice must never produce
+  /// The task's encoder (features and allowed-token sets, core/row_encoding.hpp): run once per active row and
+  /// step; the denoiser reads the features and the token pass the allowed sets from step_context::encodings.
+  /// Empty: no features, no per-position restriction.
+  row_encoder encoder{};
 };
 
 /// How one row ended.
@@ -62,6 +67,8 @@ struct step_report {
   /// Per plan position, the bits the transition acted on (the request filtered by the edit set and the lock; 0 in
   /// rows that were not running). Teachers take their labels from these.
   std::span<const std::uint8_t> applied;
+  /// Per row, the encoding the step read (of the row before the transition); empty without an encoder.
+  std::span<const row_encoding> encodings;
 };
 
 namespace detail {
@@ -157,10 +164,19 @@ private:
       detail::fail<invalid_token>("generator: generator_options::pad is ", *m_opt.pad, ", outside the vocabulary [0, ", c.vocab_size(), ")");
     const sampling::token_filter filter = sampling::default_filter(c, m_opt.pad);
     const transition_options topt_base{Edits::mask, m_opt.overflow, 0};
+    const bool encoding = !m_opt.encoder.empty();
+    const feature_schema* schema = encoding ? &m_opt.encoder.schema() : nullptr;
+    if (encoding) {
+      schema->validate(c.vocab_size(), c.mask());
+      m_encodings.resize(B);
+    } else {
+      m_encodings.clear();
+    }
 
     std::uint32_t step = 0;
     for (; step < m_opt.max_steps && any_active(); ++step) {
-      step_context ctx{m_opt.seed, step, m_active, m_progress, {}, threads};
+      if (encoding) encode_active_rows(c, step);
+      step_context ctx{m_opt.seed, step, m_active, m_progress, {}, threads, m_encodings, schema};
       // Marking first tells the denoiser which positions' token logits will be read (ctx.want).
       m_plan.reshape(c, with_controls);
       m_schedule.mark(c, ctx, m_plan);
@@ -186,7 +202,7 @@ private:
           m_active[r] = 0;
         }
       }
-      observer(c, step_report{step, m_deltas, m_active, &m_plan, m_applied});
+      observer(c, step_report{step, m_deltas, m_active, &m_plan, m_applied, m_encodings});
     }
     for (std::size_t r = 0; r < B; ++r) {
       if (m_active[r]) result.rows[r].reason = stop_reason::step_limit;
@@ -194,6 +210,21 @@ private:
     }
     result.steps = step;
     return result;
+  }
+
+  /// Encodes every running row as it is now (a finished row keeps its last encoding, which nothing reads). The
+  /// encoder's errors name the row and step.
+  void encode_active_rows(const canvas& c, std::uint32_t step) {
+    for (std::size_t r = 0; r < c.rows(); ++r) {
+      if (!m_active[r]) continue;
+      try {
+        m_opt.encoder.encode(c.row(r), m_encodings[r]);
+      } catch (const shape_mismatch& e) {
+        detail::fail<shape_mismatch>("generator: row ", r, ", step ", step, ": ", e.what());
+      } catch (const invalid_token& e) {
+        detail::fail<invalid_token>("generator: row ", r, ", step ", step, ": ", e.what());
+      }
+    }
   }
 
   [[nodiscard]] bool any_active() const noexcept {
@@ -212,6 +243,7 @@ private:
   std::vector<row_progress> m_progress;
   std::vector<row_delta> m_deltas;
   std::vector<std::uint8_t> m_applied;
+  std::vector<row_encoding> m_encodings;
 };
 
 /// Builds a generator with the schedule's default edits and stop rule on the default backend:

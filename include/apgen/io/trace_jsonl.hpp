@@ -7,8 +7,8 @@
 #include <apgen/core/ops.hpp>
 #include <apgen/core/trace.hpp>
 #include <apgen/core/vocabulary.hpp>
+#include <apgen/io/json_write.hpp>
 
-#include <charconv>
 #include <cmath>
 #include <ostream>
 #include <span>
@@ -17,41 +17,22 @@
 
 namespace apgen::io {
 
-namespace detail {
-inline void write_json_string(std::ostream& out, std::string_view s) {
-  out << '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') out << '\\' << ch;
-    else if (c < 0x20) {
-      static constexpr char hex[] = "0123456789abcdef";
-      out << "\\u00" << hex[c >> 4] << hex[c & 15];
-    } else out << ch;
-  }
-  out << '"';
-}
-} // namespace detail
-
-/// Writes one record as a JSON object on one line.
+/// Writes one record as a JSON object on one line (through io::json_writer, the library's one JSON writer).
 inline void write_jsonl(std::ostream& out, const trace_record& r, const vocabulary* vocab = nullptr) {
-  out << "{\"step\":" << r.step << ",\"row\":" << r.row << ",\"op\":\"" << op_name(r.op) << "\",\"position\":" << r.position
-      << ",\"old\":" << r.old_token << ",\"new\":" << r.new_token;
-  if (vocab) {
-    out << ",\"old_text\":";
-    detail::write_json_string(out, vocab->text(r.old_token));
-    out << ",\"new_text\":";
-    detail::write_json_string(out, vocab->text(r.new_token));
-  }
-  out << ",\"score\":";
-  if (std::isfinite(r.score)) {
-    // Round-trip precision: the shortest digits that read back as the same float (6 significant digits did not).
-    char digits[32];
-    const auto end = std::to_chars(digits, digits + sizeof digits, r.score).ptr;
-    out.write(digits, end - digits);
-  } else {
-    out << "null";
-  }
-  out << "}\n";
+  std::string line;
+  json_writer w(line);
+  w.begin_object().key("step").value(r.step).key("row").value(r.row).key("op").value(op_name(r.op));
+  w.key("position").value(r.position).key("old").value(r.old_token).key("new").value(r.new_token);
+  if (vocab) w.key("old_text").value(vocab->text(r.old_token)).key("new_text").value(vocab->text(r.new_token));
+  // Round-trip precision: the shortest digits that read back as the same float (6 significant digits did not).
+  w.key("score");
+  if (std::isfinite(r.score))
+    w.value(r.score);
+  else
+    w.null();
+  w.end_object();
+  line += '\n';
+  out.write(line.data(), static_cast<std::streamsize>(line.size()));
 }
 
 /// Writes every record, in order.

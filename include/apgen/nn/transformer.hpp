@@ -15,6 +15,7 @@
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/denoiser_output.hpp>
 #include <apgen/core/errors.hpp>
+#include <apgen/core/row_encoding.hpp>
 #include <apgen/core/step_context.hpp>
 #include <apgen/nn/config.hpp>
 #include <apgen/nn/attention_kernels.hpp>
@@ -26,19 +27,19 @@
 #include <atomic>
 #include <cmath>
 #include <cstddef>
-#include <functional>
 #include <limits>
 #include <span>
 #include <vector>
 
 namespace apgen::nn {
 
-/// Per-position feature ids for models with feature embeddings: f(row tokens, position, feature index).
-using feature_function = std::function<token_id(std::span<const token_id>, std::size_t, std::size_t)>;
-
+/// Settings of the transformer that are not weights. A model with feature embeddings reads its features from the
+/// step's row encodings (step_context::encodings: the generator's row_encoder, core/row_encoding.hpp), the same
+/// encodings the training examples carry.
 struct transformer_options {
-  bool kv_cache = true;       ///< causal models only: reuse keys/values of an unchanged prefix
-  feature_function features{}; ///< required when the config has feature embeddings
+  /// Causal models only: reuse keys/values of an unchanged prefix. With feature embeddings this assumes a
+  /// position's features depend only on the tokens up to it (true of positional features); turn it off otherwise.
+  bool kv_cache = true;
 };
 
 namespace detail {
@@ -85,9 +86,6 @@ class transformer {
 public:
   explicit transformer(transformer_weights w, transformer_options opt = {}) : m_w(std::move(w)), m_opt(std::move(opt)) {
     m_w.config.validate();
-    if (!m_w.config.feature_vocab_sizes.empty() && !m_opt.features)
-      apgen::detail::fail<invalid_argument>("transformer: the model has ", m_w.config.feature_vocab_sizes.size(),
-                                            " feature embeddings; pass transformer_options::features");
     reserve_thread_scratch();
   }
 
@@ -110,13 +108,14 @@ public:
       apgen::detail::fail<shape_mismatch>("transformer: canvas vocabulary has ", c.vocab_size(), " tokens, the model ", cfg.vocab_size);
     if (c.mask() != cfg.mask_id)
       apgen::detail::fail<shape_mismatch>("transformer: canvas MASK id is ", c.mask(), ", the model was built for ", cfg.mask_id);
+    require_features(c, ctx);
     detail::eigen_single_thread guard;
     reserve_thread_scratch(); // the thread count may have grown since construction
     ensure_packed();
     const bool cached = cfg.causal && m_opt.kv_cache;
     plan_segments(c, ctx, cached);
     m_rope.ensure(c.max_capacity() + 1, cfg.head_dim(), cfg.rope_base);
-    embed(c);
+    embed(c, ctx);
     for (std::size_t l = 0; l < cfg.n_layers; ++l) layer(l, cached);
     final_norm(cached);
     write_outputs(c, ctx, out, cached);
@@ -232,15 +231,36 @@ private:
   }
   auto top(matrix& m) { return m.topRows(static_cast<Eigen::Index>(m_rows)); }
 
-  void embed(const canvas& c) {
+  /// A model with feature embeddings needs the step's encodings, of its schema, one per row.
+  void require_features(const canvas& c, const step_context& ctx) const {
+    const auto& sizes = m_w.config.feature_vocab_sizes;
+    if (sizes.empty()) return;
+    if (ctx.encodings.empty() || !ctx.schema)
+      apgen::detail::fail<invalid_argument>("transformer: the model has ", sizes.size(),
+                                            " feature embeddings and the step carries no row encodings; give the generator the "
+                                            "task's encoder (generator_options::encoder)");
+    if (ctx.encodings.size() != c.rows())
+      apgen::detail::fail<shape_mismatch>("transformer: ", ctx.encodings.size(), " row encodings for ", c.rows(), " rows");
+    if (ctx.schema->feature_vocab_sizes != sizes)
+      apgen::detail::fail<shape_mismatch>("transformer: the encoder's schema has ", ctx.schema->feature_vocab_sizes.size(),
+                                          " features of other sizes than the model's ", sizes.size());
+  }
+
+  void embed(const canvas& c, const step_context& ctx) {
     const auto& cfg = m_w.config;
     for (const auto& s : m_segments) {
       const auto row = c.row(s.row);
+      const row_encoding* enc = cfg.feature_vocab_sizes.empty() ? nullptr : &ctx.encodings[s.row];
+      if (enc)
+        for (std::size_t k = 0; k < enc->features.size(); ++k)
+          if (enc->features[k].size() != row.size())
+            apgen::detail::fail<shape_mismatch>("transformer: feature ", k, " of row ", s.row, " has ", enc->features[k].size(),
+                                                " positions, the row has ", row.size());
       for (std::size_t i = s.start; i < s.length; ++i) {
         const auto t = static_cast<Eigen::Index>(s.packed + i - s.start);
         m_h.row(t) = m_w.tok_embed.row(row[i]);
-        for (std::size_t k = 0; k < cfg.feature_vocab_sizes.size(); ++k) {
-          const token_id f = m_opt.features(row, i, k);
+        for (std::size_t k = 0; enc && k < cfg.feature_vocab_sizes.size(); ++k) {
+          const token_id f = enc->features[k][i];
           if (f < 0 || static_cast<std::size_t>(f) >= cfg.feature_vocab_sizes[k])
             apgen::detail::fail<invalid_token>("transformer: feature ", k, " of row ", s.row, ", position ", i, " is ", f,
                                                ", outside [0, ", cfg.feature_vocab_sizes[k], ")");

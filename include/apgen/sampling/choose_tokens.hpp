@@ -18,6 +18,10 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
 
 namespace apgen::sampling {
 
@@ -28,7 +32,20 @@ namespace apgen::sampling {
   return f;
 }
 
-/// Fills plan.token and plan.score wherever plan.want asks. Throws invalid_score naming the row and position of
+namespace detail {
+/// The logits `z` with every id outside allowed set `set` at -infinity (an impossible token), in a per-thread
+/// buffer: a restricted position is then summarised, chosen and scored by the same code as any other.
+[[nodiscard]] inline std::span<const float> restrict_to(std::span<const float> z, const std::vector<token_id>& set) {
+  thread_local std::vector<float> restricted;
+  restricted.assign(z.size(), -std::numeric_limits<float>::infinity());
+  for (const token_id t : set)
+    if (static_cast<std::size_t>(t) < z.size()) restricted[static_cast<std::size_t>(t)] = z[static_cast<std::size_t>(t)];
+  return restricted;
+}
+} // namespace detail
+
+/// Fills plan.token and plan.score wherever plan.want asks. A position whose encoding (ctx.encodings) names an
+/// allowed set is chosen and scored among that set only. Throws invalid_score naming the row and position of
 /// the first NaN or infinite logit met.
 template <backends::backend Backend, class Sampler>
 void choose_tokens(const canvas& c, const denoiser_output& out, const Sampler& sampler, confidence_measure measure,
@@ -50,7 +67,9 @@ void choose_tokens(const canvas& c, const denoiser_output& out, const Sampler& s
     if (want == score_nothing) return;
     const std::size_t r = static_cast<std::size_t>(std::upper_bound(plan.offsets.begin(), plan.offsets.end(), k) - plan.offsets.begin()) - 1;
     const std::size_t i = k - plan.offsets[r];
-    const std::span<const float> z = all.subspan(k * V, V);
+    std::span<const float> z = all.subspan(k * V, V);
+    if (const row_encoding* e = ctx.encoding_of(r); e && ctx.schema)
+      if (const std::uint16_t cls = e->allowed_class(i)) z = detail::restrict_to(z, ctx.schema->allowed_sets[cls - 1u]);
     const distribution_summary s = summarize<Backend>(z, filter);
     if (!s.finite())
       apgen::detail::fail<invalid_score>("token scores of row ", r, ", position ", i,

@@ -11,11 +11,14 @@
 #include <apgen/config.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/rng.hpp>
+#include <apgen/core/row_encoding.hpp>
 #include <apgen/nn/backward.hpp>
 #include <apgen/train/transition_record.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -26,6 +29,10 @@ namespace apgen::train {
 struct example {
   std::vector<token_id> input;
   std::vector<std::vector<token_id>> features; ///< [feature][position], empty without feature embeddings
+  /// Per position, the allowed class (0: any token; c: only schema->allowed_sets[c - 1]); empty: all class 0. The
+  /// token loss normalises over the allowed set, as the token pass chooses within it.
+  std::vector<std::uint16_t> allowed;
+  std::shared_ptr<const feature_schema> schema; ///< the sets `allowed` names (needed only when it names any)
   std::vector<token_id> targets;               ///< per position, -1 where unsupervised
   std::vector<std::uint8_t> remask, insert, erase;
   double token_weight = 1.0;
@@ -37,12 +44,22 @@ struct example {
 /// An AP-MDM process example (the paper's supervised objective) from one transition record: the model reads x; its
 /// token head is supervised where the transition unmasks, with the record's y; its control heads at every position
 /// with the record's effective labels (train::effective_labels: a label that changes nothing is not taught).
-/// Throws like check_consistent's size checks when the record's label vectors do not match x.
+/// The example's features and allowed classes are the record's encoding (what the step read in generation);
+/// `schema` names the allowed sets and must be given when the record restricts any position. Throws like
+/// check_consistent's size checks when the record's label vectors do not match x, and validate_encoding's when its
+/// encoding does not fit x or the schema.
 [[nodiscard]] inline example process_example(const transition_record& r, token_id mask, double token_weight = 1.0,
-                                             double control_weight = 1.0) {
+                                             double control_weight = 1.0, std::shared_ptr<const feature_schema> schema = {}) {
   const transition_record e = effective_labels(r, mask);
+  const bool restricted = std::any_of(e.encoding.allowed.begin(), e.encoding.allowed.end(), [](std::uint16_t c) { return c != 0; });
+  if (restricted && !schema)
+    apgen::detail::fail<invalid_argument>("process example: the record restricts positions to allowed sets; pass the feature schema");
+  if (schema) validate_encoding(e.encoding, e.x.size(), *schema, "process example");
   example ex;
   ex.input = e.x;
+  ex.features = e.encoding.features;
+  ex.allowed = e.encoding.allowed;
+  ex.schema = std::move(schema);
   ex.targets = e.y;
   ex.remask = e.remask;
   ex.insert = e.insert;

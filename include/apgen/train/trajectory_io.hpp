@@ -19,7 +19,9 @@
 
 #include <apgen/config.hpp>
 #include <apgen/core/errors.hpp>
-#include <apgen/io/json.hpp>
+#include <apgen/core/row_encoding.hpp>
+#include <apgen/io/json_parse.hpp>
+#include <apgen/io/json_write.hpp>
 #include <apgen/train/transition_record.hpp>
 
 #include <charconv>
@@ -38,13 +40,17 @@
 
 namespace apgen::train {
 
-/// The value of the header's "format" key for this version of the format.
-inline constexpr std::string_view trajectory_format = "apgen.transitions/1";
+/// The value of the header's "format" key for this version of the format: version 2 adds the row encodings (the
+/// header's "feature_vocab_sizes" and "allowed_sets", a record's "features" and "allowed"). A file without an
+/// encoding is written as version 1, which readers of either version read.
+inline constexpr std::string_view trajectory_format = "apgen.transitions/2";
+inline constexpr std::string_view trajectory_format_v1 = "apgen.transitions/1";
 
 /// What the optional header line says about every record of a file.
 struct trajectory_header {
   std::size_t vocab_size = 0; ///< every token id is below it
   token_id mask = 0;          ///< the MASK id
+  feature_schema schema{};    ///< the row encodings' schema (empty: the records carry no encoding)
   friend bool operator==(const trajectory_header&, const trajectory_header&) = default;
 };
 
@@ -89,29 +95,27 @@ public:
         apgen::detail::fail<invalid_argument>(m_name, ": record ", m_count, ": \"", field, "\" has ", got,
                                               " entries, \"x\" has ", r.x.size());
     }
+    check_encoding_fits(r);
     if ((r.trajectory && *r.trajectory < 0) || (r.step && *r.step < 0))
       apgen::detail::fail<invalid_argument>(m_name, ": record ", m_count,
                                             ": \"trajectory\" and \"step\" must not be negative");
     m_line.clear();
-    m_line += "{\"mask\":";
-    append_int(m_header.mask);
-    append_array("x", r.x);
-    append_array("y", r.y);
-    append_array("remask", r.remask);
-    append_array("insert", r.insert);
-    append_array("delete", r.del);
-    if (!r.unmask.empty() && r.unmask != ap_mdm_unmask(r.x, r.remask, r.del, m_header.mask))
-      append_array("unmask", r.unmask);
-    append_array("next", r.next);
-    if (r.trajectory) {
-      m_line += ",\"trajectory\":";
-      append_int(*r.trajectory);
+    io::json_writer w(m_line);
+    w.begin_object().key("mask").value(m_header.mask);
+    w.key("x").values(r.x).key("y").values(r.y);
+    w.key("remask").values(r.remask).key("insert").values(r.insert).key("delete").values(r.del);
+    if (!r.unmask.empty() && r.unmask != ap_mdm_unmask(r.x, r.remask, r.del, m_header.mask)) w.key("unmask").values(r.unmask);
+    w.key("next").values(r.next);
+    if (!r.encoding.features.empty()) {
+      w.key("features").begin_array();
+      for (const auto& f : r.encoding.features) w.values(f);
+      w.end_array();
     }
-    if (r.step) {
-      m_line += ",\"step\":";
-      append_int(*r.step);
-    }
-    m_line += "}\n";
+    if (!r.encoding.allowed.empty()) w.key("allowed").values(r.encoding.allowed);
+    if (r.trajectory) w.key("trajectory").value(*r.trajectory);
+    if (r.step) w.key("step").value(*r.step);
+    w.end_object();
+    m_line += '\n';
     emit();
     ++m_count;
   }
@@ -133,37 +137,43 @@ private:
         (m_header.vocab_size != 0 && static_cast<std::size_t>(m_header.mask) >= m_header.vocab_size))
       apgen::detail::fail<invalid_argument>(m_name, ": MASK id ", m_header.mask, " is out of range [0, ",
                                             m_header.vocab_size, ")");
+    try {
+      m_header.schema.validate(m_header.vocab_size, m_header.mask);
+    } catch (const invalid_argument& e) {
+      apgen::detail::fail<invalid_argument>(m_name, ": ", e.what());
+    }
+    if (!m_opt.header && !m_header.schema.empty())
+      apgen::detail::fail<invalid_argument>(m_name, ": a feature schema is written in the header line; turn the header on");
     if (!m_opt.header) return;
-    m_line = "{\"format\":\"";
-    m_line += trajectory_format;
-    m_line += "\",\"vocab_size\":";
-    append_int(static_cast<std::int64_t>(m_header.vocab_size));
-    m_line += ",\"mask\":";
-    append_int(m_header.mask);
-    m_line += "}\n";
+    m_line.clear();
+    io::json_writer w(m_line);
+    const feature_schema& schema = m_header.schema;
+    w.begin_object().key("format").value(schema.empty() ? trajectory_format_v1 : trajectory_format);
+    w.key("vocab_size").value(m_header.vocab_size).key("mask").value(m_header.mask);
+    if (!schema.feature_vocab_sizes.empty()) w.key("feature_vocab_sizes").values(schema.feature_vocab_sizes);
+    if (!schema.allowed_sets.empty()) {
+      w.key("allowed_sets").begin_array();
+      for (const auto& set : schema.allowed_sets) w.values(set);
+      w.end_array();
+    }
+    w.end_object();
+    m_line += '\n';
     emit();
+  }
+  /// A record's encoding must be of the header's schema (an empty schema: no encoding at all).
+  void check_encoding_fits(const transition_record& r) const {
+    const bool has = !r.encoding.features.empty() || !r.encoding.allowed.empty();
+    if (!has && m_header.schema.feature_vocab_sizes.empty()) return;
+    try {
+      validate_encoding(r.encoding, r.x.size(), m_header.schema, apgen::detail::message(m_name, ": record ", m_count));
+    } catch (const error& e) {
+      throw invalid_argument(e.what());
+    }
   }
   void emit() {
     m_out->write(m_line.data(), static_cast<std::streamsize>(m_line.size()));
     if (!*m_out) apgen::detail::fail<error>(m_name, ": write failed after ", m_count, " records");
   }
-  void append_int(std::int64_t v) {
-    char buf[24];
-    const auto res = std::to_chars(buf, buf + sizeof buf, v);
-    m_line.append(buf, res.ptr);
-  }
-  template <class T>
-  void append_array(std::string_view key, const std::vector<T>& values) {
-    m_line += ",\"";
-    m_line += key;
-    m_line += "\":[";
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      if (i) m_line += ',';
-      append_int(static_cast<std::int64_t>(values[i]));
-    }
-    m_line += ']';
-  }
-
   std::unique_ptr<std::ofstream> m_file;
   std::ostream* m_out;
   std::string m_name;
@@ -221,6 +231,8 @@ public:
   /// The vocabulary size ids are checked against (0: unknown).
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_vocab; }
   [[nodiscard]] const std::string& name() const noexcept { return m_name; }
+  /// The header's feature schema, shared so training examples can name it (null without a header).
+  [[nodiscard]] std::shared_ptr<const feature_schema> schema() const noexcept { return m_schema; }
 
 private:
   using json_value = io::json_value;
@@ -239,13 +251,13 @@ private:
     m_pending = false;
     const std::string where = location();
     for (const auto& m : doc.as_object())
-      if (m.key != "format" && m.key != "vocab_size" && m.key != "mask")
+      if (m.key != "format" && m.key != "vocab_size" && m.key != "mask" && m.key != "feature_vocab_sizes" && m.key != "allowed_sets")
         apgen::detail::fail<parse_error>(where, ": unknown key ", io::detail::json_quote_for_message(m.key),
                                          " in the header");
     const auto& format = doc.at("format", where).as_string(where + ": \"format\"");
-    if (format != trajectory_format)
+    if (format != trajectory_format && format != trajectory_format_v1)
       apgen::detail::fail<parse_error>(where, ": unsupported format ", io::detail::json_quote_for_message(format),
-                                       " (this reader reads \"", trajectory_format, "\")");
+                                       " (this reader reads \"", trajectory_format_v1, "\" and \"", trajectory_format, "\")");
     const std::int64_t v = require(doc, "vocab_size", "the header").as_int(where + ": \"vocab_size\"");
     const std::int64_t m = require(doc, "mask", "the header").as_int(where + ": \"mask\"");
     if (v <= 0 || v > std::numeric_limits<token_id>::max())
@@ -253,6 +265,26 @@ private:
     if (m < 0 || m >= v)
       apgen::detail::fail<parse_error>(where, ": header MASK id ", m, " is out of range [0, ", v, ")");
     m_header = trajectory_header{static_cast<std::size_t>(v), static_cast<token_id>(m)};
+    if (format == trajectory_format_v1 && (doc.find("feature_vocab_sizes") || doc.find("allowed_sets")))
+      apgen::detail::fail<parse_error>(where, ": a \"", trajectory_format_v1, "\" header carries no feature schema");
+    if (const json_value* f = doc.find("feature_vocab_sizes"))
+      for (const auto& item : array_of(*f, "feature_vocab_sizes")) {
+        const std::int64_t k = item.is_int() ? item.as_int() : 0;
+        if (k <= 0 || k > std::numeric_limits<token_id>::max())
+          apgen::detail::fail<parse_error>(where, ": \"feature_vocab_sizes\" must hold positive integers");
+        m_header->schema.feature_vocab_sizes.push_back(static_cast<std::size_t>(k));
+      }
+    if (const json_value* a = doc.find("allowed_sets"))
+      for (const auto& set : array_of(*a, "allowed_sets")) {
+        m_header->schema.allowed_sets.emplace_back();
+        tokens_of(set, "allowed_sets", m_header->schema.allowed_sets.back());
+      }
+    try {
+      m_header->schema.validate(static_cast<std::size_t>(v), static_cast<token_id>(m));
+    } catch (const invalid_argument& e) {
+      apgen::detail::fail<parse_error>(where, ": ", e.what());
+    }
+    m_schema = std::make_shared<const feature_schema>(m_header->schema);
     if (m_opt.vocab_size != 0 && m_opt.vocab_size != m_header->vocab_size)
       apgen::detail::fail<parse_error>(where, ": header \"vocab_size\" ", v, " differs from the reader's vocab_size ",
                                        m_opt.vocab_size);
@@ -304,7 +336,10 @@ private:
   }
 
   void tokens(const json_value& doc, std::string_view key, std::vector<token_id>& out) const {
-    const auto& a = array_of(require(doc, key, "the record"), key);
+    tokens_of(require(doc, key, "the record"), key, out);
+  }
+  void tokens_of(const json_value& v, std::string_view key, std::vector<token_id>& out) const {
+    const auto& a = array_of(v, key);
     out.clear();
     out.reserve(a.size());
     for (std::size_t i = 0; i < a.size(); ++i) {
@@ -335,14 +370,41 @@ private:
     return v->as_int();
   }
 
+  /// The record's "features" and "allowed", checked against the header's schema (with a header), else for shape.
+  void read_encoding(const json_value& doc, transition_record& r) const {
+    r.encoding.features.clear();
+    r.encoding.allowed.clear();
+    if (const json_value* f = doc.find("features")) {
+      const auto& rows = array_of(*f, "features");
+      r.encoding.features.resize(rows.size());
+      for (std::size_t k = 0; k < rows.size(); ++k) tokens_of(rows[k], "features", r.encoding.features[k]);
+    }
+    if (const json_value* a = doc.find("allowed")) {
+      const auto& items = array_of(*a, "allowed");
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::int64_t c = int_at(items[i], "allowed", i);
+        if (c < 0 || c > 0xfffe) apgen::detail::fail<parse_error>(location(), ": \"allowed\"[", i, "] = ", c, " is not a class number");
+        r.encoding.allowed.push_back(static_cast<std::uint16_t>(c));
+      }
+    }
+    if (!m_header) return; // shape only: validate() checks the sizes
+    const bool has = !r.encoding.features.empty() || !r.encoding.allowed.empty();
+    if (!has && m_header->schema.feature_vocab_sizes.empty()) return;
+    try {
+      validate_encoding(r.encoding, r.x.size(), m_header->schema, location());
+    } catch (const error& e) {
+      apgen::detail::fail<parse_error>(e.what());
+    }
+  }
+
   void parse_record(transition_record& r) {
     const json_value doc = parse_line();
     const std::string where = location();
     if (!doc.is_object())
       apgen::detail::fail<parse_error>(where, ": expected a JSON object (one transition record), found ",
                                        io::json_type_name(doc.type()));
-    static constexpr std::string_view known[] = {"mask",   "x",      "y",    "remask",     "insert",
-                                                 "delete", "unmask", "next", "trajectory", "step"};
+    static constexpr std::string_view known[] = {"mask",   "x",    "y",          "remask", "insert",   "delete",
+                                                 "unmask", "next", "trajectory", "step",   "features", "allowed"};
     for (const auto& m : doc.as_object()) {
       bool ok = false;
       for (auto k : known) ok = ok || m.key == k;
@@ -380,6 +442,7 @@ private:
     tokens(doc, "next", r.next);
     r.trajectory = count_field(doc, "trajectory");
     r.step = count_field(doc, "step");
+    read_encoding(doc, r);
     if (m_opt.check)
       check_consistent(r, *m_mask, m_vocab, where);
     else
@@ -392,6 +455,7 @@ private:
   std::string m_name;
   trajectory_reader_options m_opt;
   std::optional<trajectory_header> m_header;
+  std::shared_ptr<const feature_schema> m_schema;
   std::optional<token_id> m_mask;
   std::size_t m_vocab = 0;
   std::string m_text;

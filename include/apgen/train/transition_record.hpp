@@ -25,6 +25,7 @@
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/ops.hpp>
+#include <apgen/core/row_encoding.hpp>
 #include <apgen/core/step_plan.hpp>
 #include <apgen/core/transition.hpp>
 #include <apgen/core/vocabulary.hpp>
@@ -44,15 +45,18 @@ namespace apgen::train {
 /// One transition x_k -> x_{k+1} with its labels. Every label vector has x.size() entries (unmask may be empty:
 /// the AP-MDM rule); bits are 0 or 1.
 struct transition_record {
-  std::vector<token_id> x;                ///< the state before the step
-  std::vector<token_id> y;                ///< token targets; -1 where there is none
-  std::vector<std::uint8_t> remask;       ///< remask labels
-  std::vector<std::uint8_t> insert;       ///< insert labels
-  std::vector<std::uint8_t> del;          ///< delete labels ("delete" on disk)
-  std::vector<std::uint8_t> unmask;       ///< unmask labels; empty = every MASK not remasked or deleted
-  std::vector<token_id> next;             ///< the state after the step
-  std::optional<std::int64_t> trajectory; ///< which trajectory the record belongs to (metadata only)
-  std::optional<std::int64_t> step;       ///< the step of that trajectory (metadata only)
+  std::vector<token_id> x{};                ///< the state before the step
+  std::vector<token_id> y{};                ///< token targets; -1 where there is none
+  std::vector<std::uint8_t> remask{};       ///< remask labels
+  std::vector<std::uint8_t> insert{};       ///< insert labels
+  std::vector<std::uint8_t> del{};          ///< delete labels ("delete" on disk)
+  std::vector<std::uint8_t> unmask{};       ///< unmask labels; empty = every MASK not remasked or deleted
+  std::vector<token_id> next{};             ///< the state after the step
+  /// The task's encoding of x (features and allowed classes, core/row_encoding.hpp), as the step read it; empty
+  /// for a task without an encoder. A training example reads its features and allowed sets from here.
+  row_encoding encoding{};
+  std::optional<std::int64_t> trajectory{}; ///< which trajectory the record belongs to (metadata only)
+  std::optional<std::int64_t> step{};       ///< the step of that trajectory (metadata only)
 
   friend bool operator==(const transition_record&, const transition_record&) = default;
 };
@@ -188,6 +192,11 @@ inline void validate(const transition_record& r, token_id mask, std::size_t voca
       if (b[i] > 1)
         fail<parse_error>(where, ": \"", name, "\"[", i, "] is ", static_cast<int>(b[i]), ", expected 0 or 1");
   };
+  for (std::size_t k = 0; k < r.encoding.features.size(); ++k)
+    if (r.encoding.features[k].size() != n)
+      fail<parse_error>(where, ": feature ", k, " has ", r.encoding.features[k].size(), " positions, \"x\" has ", n);
+  if (!r.encoding.allowed.empty() && r.encoding.allowed.size() != n)
+    fail<parse_error>(where, ": \"allowed\" has ", r.encoding.allowed.size(), " entries, \"x\" has ", n);
   bits(r.remask, "remask");
   bits(r.insert, "insert");
   bits(r.del, "delete");
