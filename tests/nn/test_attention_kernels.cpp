@@ -2,7 +2,7 @@
 // exercise every edge: one query or key, key counts that are not whole vectors (the padded columns), query counts
 // that leave a partial tile, every supported head width, and strides wider than the head.
 #include <apgen/nn/attention_kernels.hpp>
-#include <apgen/nn/kernels.hpp>
+#include <apgen/nn/ops/softmax.hpp>
 
 #include <doctest/doctest.h>
 
@@ -89,7 +89,8 @@ TEST_CASE("softmax: rows left as exponentials with 1 / sum on the side equal the
     for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = nd(rng);
     if (n > 1) a(2, 0) = -std::numeric_limits<float>::infinity(); // a masked key (a row always keeps one key)
     matrix b = a;
-    apgen::nn::row_block ra(a.data(), 9, n, Eigen::OuterStride<>(n + 2)), rb(b.data(), 9, n, Eigen::OuterStride<>(n + 2));
+    using row_block = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+    row_block ra(a.data(), 9, n, Eigen::OuterStride<>(n + 2)), rb(b.data(), 9, n, Eigen::OuterStride<>(n + 2));
     apgen::nn::softmax_rows(ra, 0.5f);
     std::vector<float> inv(9);
     apgen::nn::softmax_rows(rb, 0.5f, inv.data());

@@ -2,6 +2,7 @@
 // differences in double precision, for bidirectional and causal models, GELU and SwiGLU, with a feature embedding;
 // and the float pass against the double one.
 #include <apgen/nn/backward.hpp>
+#include <apgen/train/loss.hpp>
 
 #include <doctest/doctest.h>
 
@@ -22,7 +23,7 @@ struct example {
   std::vector<std::vector<int>> features{{0, 1, 2, 3, 0, 1}};
   std::vector<int> targets{-1, 4, -1, 1, -1, -1};
   std::vector<std::uint8_t> remask{0, 1, 0, 0, 1, 0}, insert{1, 0, 0, 0, 0, 1}, erase{0, 0, 0, 1, 0, 0};
-  apgen::nn::row_targets y() const { return {targets, remask, insert, erase}; }
+  apgen::train::row_targets y() const { return {targets, remask, insert, erase}; }
 };
 
 template <class Scalar>
@@ -30,7 +31,7 @@ double loss_of(const apgen::nn::basic_transformer_weights<Scalar>& w, const exam
   apgen::nn::row_tape<Scalar> t;
   apgen::nn::forward_row(w, std::span<const int>(e.tokens), e.features, t);
   apgen::nn::basic_matrix<Scalar> dl, dc;
-  return apgen::nn::row_loss_and_grad(w.config, t, e.y(), {1.0, 0.7}, dl, dc).total;
+  return apgen::train::row_loss_and_grad(w.config, t, e.y(), {1.0, 0.7}, dl, dc).total;
 }
 
 // Worst relative error of analytic vs central-difference gradients over every parameter.
@@ -48,7 +49,7 @@ double worst_gradient_error(apgen::nn::transformer_config cfg) {
   apgen::nn::row_tape<double> tape;
   apgen::nn::forward_row(w, std::span<const int>(e.tokens), e.features, tape);
   apgen::nn::basic_matrix<double> dl, dc;
-  apgen::nn::row_loss_and_grad(w.config, tape, e.y(), {1.0, 0.7}, dl, dc);
+  apgen::train::row_loss_and_grad(w.config, tape, e.y(), {1.0, 0.7}, dl, dc);
   auto g = w;
   g.set_zero();
   apgen::nn::backward_row(w, tape, dl, dc, g);
@@ -108,8 +109,8 @@ TEST_CASE("the float pass agrees with the double pass") {
   apgen::nn::forward_row(wd, std::span<const int>(e.tokens), e.features, td);
   apgen::nn::basic_matrix<float> dlf, dcf;
   apgen::nn::basic_matrix<double> dld, dcd;
-  const auto lf = apgen::nn::row_loss_and_grad(wf.config, tf, e.y(), {}, dlf, dcf);
-  const auto ld = apgen::nn::row_loss_and_grad(wd.config, td, e.y(), {}, dld, dcd);
+  const auto lf = apgen::train::row_loss_and_grad(wf.config, tf, e.y(), {}, dlf, dcf);
+  const auto ld = apgen::train::row_loss_and_grad(wd.config, td, e.y(), {}, dld, dcd);
   CHECK(lf.total == doctest::Approx(ld.total).epsilon(1e-5));
   auto gf = wf;
   gf.set_zero();
@@ -128,9 +129,9 @@ TEST_CASE("bad supervision is refused by name") {
   apgen::nn::forward_row(w, std::span<const int>(e.tokens), e.features, t);
   apgen::nn::basic_matrix<float> dl, dc;
   std::vector<int> short_targets{1, 2};
-  CHECK_THROWS_AS(apgen::nn::row_loss_and_grad(w.config, t, {short_targets, e.remask, e.insert, e.erase}, {}, dl, dc), apgen::shape_mismatch);
+  CHECK_THROWS_AS(apgen::train::row_loss_and_grad(w.config, t, {short_targets, e.remask, e.insert, e.erase}, {}, dl, dc), apgen::shape_mismatch);
   std::vector<int> mask_target{-1, 0, -1, -1, -1, -1};
-  CHECK_THROWS_WITH_AS(apgen::nn::row_loss_and_grad(w.config, t, {mask_target, e.remask, e.insert, e.erase}, {}, dl, dc),
+  CHECK_THROWS_WITH_AS(apgen::train::row_loss_and_grad(w.config, t, {mask_target, e.remask, e.insert, e.erase}, {}, dl, dc),
                        doctest::Contains("position 1"), apgen::invalid_token);
   std::vector<int> bad_tokens{3, 9};
   CHECK_THROWS_AS(apgen::nn::forward_row(w, std::span<const int>(bad_tokens), {{0, 1}}, t), apgen::invalid_token);

@@ -73,7 +73,7 @@ double worst_gradient_error(const std::string& model) {
     apgen::nn::row_tape<Scalar> tape;
     apgen::nn::forward_row(w, std::span<const int>(batch[r].input), batch[r].features, tape);
     apgen::nn::basic_matrix<Scalar> dl, dc;
-    const auto l = apgen::nn::row_loss_and_grad(w.config, tape, batch[r].supervision(), {batch[r].token_weight, batch[r].control_weight}, dl, dc);
+    const auto l = apgen::train::row_loss_and_grad(w.config, tape, batch[r].supervision(), {batch[r].token_weight, batch[r].control_weight}, dl, dc);
     worst_loss = std::max(worst_loss, relative_error(l.total, row_losses[r]));
   }
 

@@ -5,6 +5,7 @@
 #include <apgen/apgen.hpp>
 #include <apgen/nn/backward.hpp>
 #include <apgen/nn/transformer.hpp>
+#include <apgen/train/loss.hpp>
 #include <apgen/train/objectives.hpp>
 #include <apgen/train/teacher.hpp>
 #include <apgen/train/trajectory_io.hpp>
@@ -200,6 +201,67 @@ TEST_CASE("encoding: bad encoders, schemas and encoded records are refused by na
   apgen::train::transition_record rec{.x = {0}, .y = {1}, .remask = {0}, .insert = {0}, .del = {0}, .next = {1}};
   rec.encoding.features = {{0}};
   CHECK_THROWS_WITH_AS(w.write(rec), doctest::Contains("record 0: 1 feature rows, the schema has 0 features"), apgen::invalid_argument);
+}
+
+TEST_CASE("encoding: the token loss normalises over each position's allowed set, as the token pass chooses") {
+  const auto v = letters();
+  const toy_encoder toy;
+  const auto schema = toy.schema();
+  apgen::nn::transformer_config cfg{.vocab_size = v.size(), .d_model = 16, .n_layers = 1, .n_heads = 2, .d_ff = 24};
+  const auto weights = apgen::nn::basic_transformer_weights<double>::random(cfg, 4, 0.5);
+  const std::vector<apgen::token_id> x{0, 0, 0, 0, 0};
+  const std::vector<apgen::token_id> targets{2, 4, -1, 5, 1};
+  const std::vector<std::uint16_t> allowed{1, 2, 0, 2, 0}; // set 0 = {a, b}, set 1 = {c, d, e}, 0 = any but MASK
+  apgen::nn::row_tape<double> tape;
+  apgen::nn::forward_row(weights, std::span<const apgen::token_id>(x), {}, tape);
+  apgen::nn::basic_matrix<double> dl, dc;
+  const apgen::train::row_targets y{.tokens = targets, .allowed = allowed, .schema = &schema};
+  const auto loss = apgen::train::row_loss_and_grad(cfg, tape, y, {}, dl, dc);
+
+  // The loss by hand: each supervised position's log-softmax over its candidates.
+  const auto candidates = [&](std::size_t i) {
+    std::vector<std::size_t> ids;
+    for (std::size_t t = 1; t < v.size(); ++t)
+      if (schema.allows(allowed[i], static_cast<apgen::token_id>(t))) ids.push_back(t);
+    return ids;
+  };
+  double expected = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (targets[i] < 0) continue;
+    double z = 0;
+    for (const auto t : candidates(i)) z += std::exp(tape.logits(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(t)));
+    expected += std::log(z) - tape.logits(static_cast<Eigen::Index>(i), targets[i]);
+  }
+  expected /= 4;
+  CHECK(loss.token == doctest::Approx(expected).epsilon(1e-12));
+  // No gradient reaches an id the position may not take (nor MASK), and each row's gradient sums to 0.
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const auto ids = candidates(i);
+    double sum = 0;
+    for (std::size_t t = 0; t < v.size(); ++t) {
+      const double g = dl(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(t));
+      sum += g;
+      if (targets[i] < 0 || std::find(ids.begin(), ids.end(), t) == ids.end()) CHECK(g == 0.0);
+    }
+    CHECK(std::abs(sum) < 1e-12);
+  }
+  // The gradient is the loss's: a central difference on one logit inside a set.
+  const double h = 1e-6;
+  auto plus = tape, minus = tape;
+  plus.logits(1, 3) += h;
+  minus.logits(1, 3) -= h;
+  apgen::nn::basic_matrix<double> scratch_l, scratch_c;
+  const double numeric = (apgen::train::row_loss_and_grad(cfg, plus, y, {}, scratch_l, scratch_c).token -
+                          apgen::train::row_loss_and_grad(cfg, minus, y, {}, scratch_l, scratch_c).token) / (2 * h);
+  CHECK(dl(1, 3) == doctest::Approx(numeric).epsilon(1e-6));
+  // Unrestricted, the same logits give another loss (the sets matter), and a target outside its set is refused.
+  const auto free = apgen::train::row_loss_and_grad(cfg, tape, {.tokens = targets}, {}, dl, dc);
+  CHECK(free.token > loss.token);
+  const std::vector<apgen::token_id> outside{3, 4, -1, 5, 1};
+  CHECK_THROWS_WITH_AS((void)apgen::train::row_loss_and_grad(cfg, tape, {.tokens = outside, .allowed = allowed, .schema = &schema}, {}, dl, dc),
+                       doctest::Contains("loss: target 3 at position 0 is outside its allowed set 0"), apgen::invalid_token);
+  CHECK_THROWS_WITH_AS((void)apgen::train::row_loss_and_grad(cfg, tape, {.tokens = targets, .allowed = allowed}, {}, dl, dc),
+                       doctest::Contains("names no set"), apgen::invalid_token);
 }
 
 } // TEST_SUITE

@@ -148,7 +148,7 @@ TEST_CASE("the batch gradient is the mean of the per-example gradients") {
     apgen::nn::row_tape<float> tape;
     apgen::nn::forward_row(w, std::span<const int>(e.input), e.features, tape);
     apgen::nn::basic_matrix<float> dl, dc;
-    total += apgen::nn::row_loss_and_grad(w.config, tape, e.supervision(), {e.token_weight / 5, e.control_weight / 5}, dl, dc).total;
+    total += apgen::train::row_loss_and_grad(w.config, tape, e.supervision(), {e.token_weight / 5, e.control_weight / 5}, dl, dc).total;
     apgen::nn::backward_row(w, tape, dl, dc, sum);
   }
   CHECK(loss.total == doctest::Approx(total).epsilon(1e-6));

@@ -20,7 +20,11 @@
 #include <apgen/nn/config.hpp>
 #include <apgen/nn/attention_kernels.hpp>
 #include <apgen/nn/packed_gemm.hpp>
-#include <apgen/nn/kernels.hpp>
+#include <apgen/nn/ops/activations.hpp>
+#include <apgen/nn/ops/attention_mask.hpp>
+#include <apgen/nn/ops/layer_norm.hpp>
+#include <apgen/nn/ops/rope.hpp>
+#include <apgen/nn/ops/softmax.hpp>
 #include <apgen/nn/weights.hpp>
 
 #include <algorithm>
@@ -461,14 +465,14 @@ private:
     const auto start = static_cast<Eigen::Index>(s.start);
     const auto w = static_cast<Eigen::Index>(cfg.attention_window);
     const bool banded = w > 0 && w < nk;
+    const bool masked = masks_keys(cfg, nk);
     const Eigen::Index block = banded ? std::min<Eigen::Index>(nq, 64) : nq;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (Eigen::Index q0 = 0; q0 < nq; q0 += block) {
       const Eigen::Index bq = std::min(block, nq - q0);
       const Eigen::Index first = start + q0, last = first + bq - 1; // in-row indices of the block's queries
-      const Eigen::Index k_lo = banded ? std::max<Eigen::Index>(0, first - w) : 0;
-      Eigen::Index k_hi = cfg.causal ? last + 1 : nk;
-      if (banded) k_hi = std::min(k_hi, last + w + 1);
+      // The block's keys: from its first query's lowest visible key to its last query's highest (nn/ops/attention_mask.hpp).
+      const Eigen::Index k_lo = visible_keys(cfg, first, nk).lo, k_hi = visible_keys(cfg, last, nk).hi;
       const Eigen::Index nkb = k_hi - k_lo;
       // A tight view of the scratch: its layout, and so the product's rounding, depends only on the shape, not on
       // how large earlier rows made the scratch (same input, same scores, bit for bit). The vector kernels'
@@ -482,11 +486,9 @@ private:
                                   static_cast<std::size_t>(lds), kernel_scratch);
       else
         sc.noalias() = Q.middleRows(q0, bq) * K.middleRows(k_lo, nkb).transpose();
-      if (cfg.causal || banded) {
+      if (masked) {
         for (Eigen::Index i = 0; i < bq; ++i) {
-          const Eigen::Index at = first + i;
-          const Eigen::Index lo = banded ? std::max(k_lo, at - w) : k_lo;
-          const Eigen::Index hi = std::min(k_hi, cfg.causal ? at + 1 : (banded ? at + w + 1 : k_hi));
+          const auto [lo, hi] = visible_keys(cfg, first + i, nk);
           if (lo > k_lo) sc.row(i).head(lo - k_lo).setConstant(neg_inf);
           if (hi < k_hi) sc.row(i).tail(k_hi - hi).setConstant(neg_inf);
         }

@@ -8,6 +8,7 @@
 
 #include <apgen/config.hpp>
 #include <apgen/nn/backward.hpp>
+#include <apgen/train/loss.hpp>
 #include <apgen/nn/weights.hpp>
 #include <apgen/train/objectives.hpp>
 
@@ -78,7 +79,7 @@ public:
           nn::forward_batch(w, tape);
           for (std::size_t i = r0; i < r1; ++i) {
             const example& ex = batch[i];
-            const auto l = nn::row_loss_and_grad(w.config, tape, i - r0, ex.supervision(), {ex.token_weight * inv_b, ex.control_weight * inv_b});
+            const auto l = row_loss_and_grad(w.config, tape, i - r0, ex.supervision(), {ex.token_weight * inv_b, ex.control_weight * inv_b});
             p.total += l.total;
             p.token += l.token * inv_b;
             p.remask += l.remask * inv_b;

@@ -12,7 +12,7 @@
 #include <apgen/core/errors.hpp>
 #include <apgen/core/rng.hpp>
 #include <apgen/core/row_encoding.hpp>
-#include <apgen/nn/backward.hpp>
+#include <apgen/train/loss.hpp>
 #include <apgen/train/transition_record.hpp>
 
 #include <algorithm>
@@ -38,7 +38,7 @@ struct example {
   double token_weight = 1.0;
   double control_weight = 1.0;
 
-  [[nodiscard]] nn::row_targets supervision() const { return {targets, remask, insert, erase}; }
+  [[nodiscard]] row_targets supervision() const { return {targets, remask, insert, erase, allowed, schema.get()}; }
 };
 
 /// An AP-MDM process example (the paper's supervised objective) from one transition record: the model reads x; its
