@@ -20,6 +20,14 @@ inline std::uint64_t content_hash(std::span<const token_id> row) {
   return h;
 }
 
+/// Token logits of one row: logit(i, v) = value(hash of (row hash, position, token)), so a row's scores depend on
+/// its content alone. Both test models below draw their logits this way.
+template <class Tokens, class Value>
+void fill_hashed_logits(Tokens&& tok, std::uint64_t row_hash, std::size_t length, std::size_t vocab, Value&& value) {
+  for (std::size_t i = 0; i < length; ++i)
+    for (std::size_t v = 0; v < vocab; ++v) tok(i, v) = value(apgen::detail::splitmix64(row_hash ^ (i * 1315423911ull) ^ (v << 40)));
+}
+
 /// Logits in [-scale, scale] drawn from a hash of (row content, position, token). Optional control logits too.
 struct hashed_model {
   std::size_t vocab = 9;
@@ -34,12 +42,8 @@ struct hashed_model {
       if (!ctx.is_active(r)) continue;
       const auto row = c.row(r);
       const std::uint64_t h = content_hash(row);
-      auto tok = out.tokens(r);
-      for (std::size_t i = 0; i < row.size(); ++i)
-        for (std::size_t v = 0; v < vocab; ++v) {
-          const std::uint64_t x = apgen::detail::splitmix64(h ^ (i * 1315423911ull) ^ (v << 40));
-          tok(i, v) = scale * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f);
-        }
+      fill_hashed_logits(out.tokens(r), h, row.size(), vocab,
+                         [&](std::uint64_t x) { return scale * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f); });
       if (controls) {
         auto ctl = out.controls(r);
         for (std::size_t i = 0; i < row.size(); ++i)
@@ -62,17 +66,13 @@ struct near_tie_model {
     for (std::size_t r = 0; r < c.rows(); ++r) {
       if (!ctx.is_active(r)) continue;
       const auto row = c.row(r);
-      const std::uint64_t h = content_hash(row);
-      auto tok = out.tokens(r);
-      for (std::size_t i = 0; i < row.size(); ++i)
-        for (std::size_t v = 0; v < vocab; ++v) {
-          const std::uint64_t x = apgen::detail::splitmix64(h ^ (i * 1315423911ull) ^ (v << 40));
-          float z = 2.0f;
-          for (std::uint64_t k = 0; k < x % 4; ++k) z = std::nextafter(z, 3.0f);
-          if ((x >> 8) % 5 == 0) z = 1.0f;
-          if ((x >> 16) % 11 == 0) z = -INFINITY;
-          tok(i, v) = z;
-        }
+      fill_hashed_logits(out.tokens(r), content_hash(row), row.size(), vocab, [](std::uint64_t x) {
+        float z = 2.0f;
+        for (std::uint64_t k = 0; k < x % 4; ++k) z = std::nextafter(z, 3.0f);
+        if ((x >> 8) % 5 == 0) z = 1.0f;
+        if ((x >> 16) % 11 == 0) z = -INFINITY;
+        return z;
+      });
     }
   }
 };

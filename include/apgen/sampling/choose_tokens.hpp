@@ -5,6 +5,7 @@
 /// threaded backends split them across threads with identical results.
 
 #include <apgen/backends/loops.hpp>
+#include <apgen/backends/summarize.hpp>
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/denoiser_output.hpp>
 #include <apgen/core/errors.hpp>
@@ -60,7 +61,7 @@ void choose_tokens(const canvas& c, const denoiser_output& out, const Sampler& s
   if (all.size() != n * V) apgen::detail::fail<shape_mismatch>("token pass: the schedule needs token scores and the denoiser wrote none");
   const counter_rng noise(ctx.seed, rng_stream::token_noise);
   // About 0.2 ns a logit on the vector path, 4 ns on the scalar one (a double exp each; small vocabularies take it).
-  const bool vector_path = Backend::vectorized && V >= backends::small_vocabulary<xsimd::batch<float>::size>;
+  const bool vector_path = Backend::vectorized && V >= backends::small_vocabulary<backends::simd_impl::lanes>;
   const double ns_per_position = (vector_path ? 0.2 : 4.0) * static_cast<double>(V);
   backends::for_each_index<Backend>(n, [&](std::size_t k) {
     const std::uint8_t want = plan.want[k];

@@ -13,6 +13,7 @@
 #include <apgen/sampling/confidence.hpp>
 #include <apgen/sampling/samplers.hpp>
 #include <apgen/schedules/common.hpp>
+#include <apgen/schedules/schedule_base.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
 #include <cmath>
@@ -22,22 +23,18 @@ namespace apgen::schedules {
 
 /// \tparam Sampler how y_i is chosen (sampling::greedy by default).
 template <class Sampler = sampling::greedy>
-class any_process {
+class any_process : public schedule_base<Sampler, edits::any_process, stopping::until_fixed_point, heads::tokens_and_controls> {
+  using base = schedule_base<Sampler, edits::any_process, stopping::until_fixed_point, heads::tokens_and_controls>;
+
 public:
-  using sampler_type = Sampler;
-  using default_edits = edits::any_process;
-  using default_stop = stopping::until_fixed_point;
 
   /// `threshold`: a control fires when its probability is strictly above it (the paper uses 0.5).
-  explicit any_process(double threshold = 0.5, Sampler s = {}) : m_threshold(threshold), m_sampler(std::move(s)) {
+  explicit any_process(double threshold = 0.5, Sampler s = {}) : base(std::move(s)), m_threshold(threshold) {
     if (!(threshold > 0 && threshold < 1)) apgen::detail::fail<invalid_argument>("any_process schedule: threshold must be in (0, 1), got ", threshold);
     // sigmoid(x) > t  <=>  x > log(t / (1 - t)): one comparison per control, no exp.
     m_logit_threshold = std::log(threshold / (1 - threshold));
   }
 
-  [[nodiscard]] const Sampler& sampler() const noexcept { return m_sampler; }
-  [[nodiscard]] sampling::confidence_measure measure() const noexcept { return sampling::confidence_measure::probability; }
-  [[nodiscard]] head_set heads() const noexcept { return heads::tokens_and_controls; }
   [[nodiscard]] double threshold() const noexcept { return m_threshold; }
   void reset(const canvas&) noexcept {}
 
@@ -69,7 +66,6 @@ public:
 private:
   double m_threshold;
   double m_logit_threshold = 0;
-  Sampler m_sampler;
 };
 
 } // namespace apgen::schedules

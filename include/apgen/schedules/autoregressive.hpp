@@ -11,6 +11,7 @@
 #include <apgen/edits/edit_set.hpp>
 #include <apgen/sampling/confidence.hpp>
 #include <apgen/sampling/samplers.hpp>
+#include <apgen/schedules/schedule_base.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
 #include <cstddef>
@@ -19,17 +20,14 @@ namespace apgen::schedules {
 
 /// \tparam Sampler how the token is chosen (sampling::greedy by default).
 template <class Sampler = sampling::greedy>
-class autoregressive {
+class autoregressive
+    : public schedule_base<Sampler, edits::mdm, stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>> {
+  using base = schedule_base<Sampler, edits::mdm, stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>>;
+
 public:
-  using sampler_type = Sampler;
-  using default_edits = edits::mdm;
-  using default_stop = stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>;
 
-  explicit autoregressive(Sampler s = {}) : m_sampler(std::move(s)) {}
+  explicit autoregressive(Sampler s = {}) : base(std::move(s)) {}
 
-  [[nodiscard]] const Sampler& sampler() const noexcept { return m_sampler; }
-  [[nodiscard]] sampling::confidence_measure measure() const noexcept { return sampling::confidence_measure::probability; }
-  [[nodiscard]] head_set heads() const noexcept { return heads::tokens_only; }
   void reset(const canvas&) noexcept {}
 
   void mark(const canvas& c, const step_context& ctx, step_plan& plan) const {
@@ -60,7 +58,6 @@ public:
   }
 
 private:
-  Sampler m_sampler;
 };
 
 } // namespace apgen::schedules

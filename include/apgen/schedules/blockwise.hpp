@@ -12,6 +12,7 @@
 #include <apgen/sampling/confidence.hpp>
 #include <apgen/sampling/samplers.hpp>
 #include <apgen/schedules/common.hpp>
+#include <apgen/schedules/schedule_base.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
 #include <cstddef>
@@ -22,22 +23,18 @@ namespace apgen::schedules {
 
 /// \tparam Sampler how tokens are chosen (sampling::greedy by default).
 template <class Sampler = sampling::greedy>
-class blockwise {
+class blockwise : public schedule_base<Sampler, edits::mdm, stopping::until_decoded> {
+  using base = schedule_base<Sampler, edits::mdm, stopping::until_decoded>;
+
 public:
-  using sampler_type = Sampler;
-  using default_edits = edits::mdm;
-  using default_stop = stopping::until_decoded;
 
   explicit blockwise(std::size_t block_size, std::size_t per_step = 1,
                      sampling::confidence_measure order = sampling::confidence_measure::probability, Sampler s = {})
-      : m_block(block_size), m_per_step(per_step), m_order(order), m_sampler(std::move(s)) {
+      : base(std::move(s), order), m_block(block_size), m_per_step(per_step) {
     if (block_size == 0) apgen::detail::fail<invalid_argument>("blockwise schedule: block size must be at least 1");
     if (per_step == 0) apgen::detail::fail<invalid_argument>("blockwise schedule: masks per step must be at least 1");
   }
 
-  [[nodiscard]] const Sampler& sampler() const noexcept { return m_sampler; }
-  [[nodiscard]] sampling::confidence_measure measure() const noexcept { return m_order; }
-  [[nodiscard]] head_set heads() const noexcept { return heads::tokens_only; }
   [[nodiscard]] std::size_t block_size() const noexcept { return m_block; }
   void reset(const canvas& c) { m_scratch.reserve(c.max_capacity()); }
 
@@ -62,8 +59,6 @@ public:
 private:
   std::size_t m_block;
   std::size_t m_per_step;
-  sampling::confidence_measure m_order;
-  Sampler m_sampler;
   std::vector<std::uint32_t> m_scratch;
 };
 

@@ -11,6 +11,7 @@
 #include <apgen/sampling/confidence.hpp>
 #include <apgen/sampling/samplers.hpp>
 #include <apgen/schedules/common.hpp>
+#include <apgen/schedules/schedule_base.hpp>
 #include <apgen/schedules/unmask_count.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
@@ -22,19 +23,15 @@ namespace apgen::schedules {
 
 /// \tparam Sampler how tokens are chosen (sampling::greedy by default).
 template <class Sampler = sampling::greedy>
-class masked_diffusion {
+class masked_diffusion : public schedule_base<Sampler, edits::mdm, stopping::until_decoded> {
+  using base = schedule_base<Sampler, edits::mdm, stopping::until_decoded>;
+
 public:
-  using sampler_type = Sampler;
-  using default_edits = edits::mdm;
-  using default_stop = stopping::until_decoded;
 
   explicit masked_diffusion(sampling::confidence_measure order = sampling::confidence_measure::probability,
                             unmask_count count = unmask_count::fixed_k(1), Sampler s = {})
-      : m_order(order), m_count(count), m_sampler(std::move(s)) {}
+      : base(std::move(s), order), m_count(count) {}
 
-  [[nodiscard]] const Sampler& sampler() const noexcept { return m_sampler; }
-  [[nodiscard]] sampling::confidence_measure measure() const noexcept { return m_order; }
-  [[nodiscard]] head_set heads() const noexcept { return heads::tokens_only; }
   [[nodiscard]] const unmask_count& count() const noexcept { return m_count; }
   void reset(const canvas& c) { m_scratch.reserve(c.max_capacity()); }
 
@@ -49,9 +46,7 @@ public:
   }
 
 private:
-  sampling::confidence_measure m_order;
   unmask_count m_count;
-  Sampler m_sampler;
   std::vector<std::uint32_t> m_scratch;
 };
 

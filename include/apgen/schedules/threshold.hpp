@@ -12,6 +12,7 @@
 #include <apgen/sampling/confidence.hpp>
 #include <apgen/sampling/samplers.hpp>
 #include <apgen/schedules/common.hpp>
+#include <apgen/schedules/schedule_base.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
 #include <cmath>
@@ -21,20 +22,16 @@ namespace apgen::schedules {
 
 /// \tparam Sampler how tokens are chosen (sampling::greedy by default).
 template <class Sampler = sampling::greedy>
-class threshold {
+class threshold : public schedule_base<Sampler, edits::mdm, stopping::until_decoded> {
+  using base = schedule_base<Sampler, edits::mdm, stopping::until_decoded>;
+
 public:
-  using sampler_type = Sampler;
-  using default_edits = edits::mdm;
-  using default_stop = stopping::until_decoded;
 
   explicit threshold(double tau = 0.9, sampling::confidence_measure measure = sampling::confidence_measure::probability, Sampler s = {})
-      : m_tau(tau), m_measure(measure), m_sampler(std::move(s)) {
+      : base(std::move(s), measure), m_tau(tau) {
     if (!std::isfinite(tau)) apgen::detail::fail<invalid_argument>("threshold schedule: tau must be finite, got ", tau);
   }
 
-  [[nodiscard]] const Sampler& sampler() const noexcept { return m_sampler; }
-  [[nodiscard]] sampling::confidence_measure measure() const noexcept { return m_measure; }
-  [[nodiscard]] head_set heads() const noexcept { return heads::tokens_only; }
   [[nodiscard]] double tau() const noexcept { return m_tau; }
   void reset(const canvas&) noexcept {}
 
@@ -60,8 +57,6 @@ public:
 
 private:
   double m_tau;
-  sampling::confidence_measure m_measure;
-  Sampler m_sampler;
 };
 
 } // namespace apgen::schedules

@@ -22,8 +22,9 @@ namespace apgen::nn {
 
 namespace detail {
 
-/// One row: q = LN(p) * w + b over n values; x_hat (when not null) receives the normalised input. Returns 1 / std.
-template <class Scalar>
+/// One row: q = LN(p) * w + b over n values; with KeepXHat, x_hat receives the normalised input (a compile-time
+/// choice, so the inference forward's loop carries no branch for it). Returns 1 / std.
+template <bool KeepXHat, class Scalar>
 Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar* bp, std::size_t n, Scalar eps, Scalar* x_hat) {
   const auto d = static_cast<Scalar>(n);
   if constexpr (std::is_same_v<Scalar, float>) {
@@ -48,12 +49,12 @@ Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar
     const batch inv(r);
     for (std::size_t j = 0; j < body; j += L) {
       const batch xh = (batch::load_unaligned(p + j) - m) * inv;
-      if (x_hat) xh.store_unaligned(x_hat + j);
+      if constexpr (KeepXHat) xh.store_unaligned(x_hat + j);
       simd::fmadd(xh, batch::load_unaligned(wp + j), batch::load_unaligned(bp + j)).store_unaligned(q + j);
     }
     if (rest) {
       const batch xh = (simd::load_partial(p + body, rest, mean) - m) * inv;
-      if (x_hat) simd::store_partial(x_hat + body, rest, xh);
+      if constexpr (KeepXHat) simd::store_partial(x_hat + body, rest, xh);
       simd::store_partial(q + body, rest, simd::fmadd(xh, simd::load_partial(wp + body, rest, 0.0f), simd::load_partial(bp + body, rest, 0.0f)));
     }
     return r;
@@ -66,7 +67,7 @@ Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar
     const Scalar r = Scalar(1) / std::sqrt(sq / d + eps);
     for (std::size_t j = 0; j < n; ++j) {
       const Scalar xh = (p[j] - mean) * r;
-      if (x_hat) x_hat[j] = xh;
+      if constexpr (KeepXHat) x_hat[j] = xh;
       q[j] = xh * wp[j] + bp[j];
     }
     return r;
@@ -79,14 +80,14 @@ Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar
 template <class In, class Out, class W>
 void layer_norm_rows(const In& x, Out&& y, const W& w, const W& b, typename W::Scalar eps) {
   const auto n = static_cast<std::size_t>(x.cols());
-  for (Eigen::Index i = 0; i < x.rows(); ++i) (void)detail::layer_norm_row<typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n, eps, nullptr);
+  for (Eigen::Index i = 0; i < x.rows(); ++i) (void)detail::layer_norm_row<false, typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n, eps, nullptr);
 }
 
 /// The training form: also writes each row's normalised input into x_hat and its 1 / std into rstd[i].
 template <class In, class Out, class XH, class W>
 void layer_norm_rows(const In& x, Out&& y, const W& w, const W& b, typename W::Scalar eps, XH&& x_hat, typename W::Scalar* rstd) {
   const auto n = static_cast<std::size_t>(x.cols());
-  for (Eigen::Index i = 0; i < x.rows(); ++i) rstd[i] = detail::layer_norm_row<typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n, eps, x_hat.row(i).data());
+  for (Eigen::Index i = 0; i < x.rows(); ++i) rstd[i] = detail::layer_norm_row<true, typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n, eps, x_hat.row(i).data());
 }
 
 /// Backward of LN over the rows of dy: writes the input gradient into dx (adds it with `accumulate`, the residual
