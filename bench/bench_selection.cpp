@@ -111,7 +111,8 @@ apgen::step_context make_context() {
 
 /// One step of the library: reshape and mark, token pass, selection.
 template <class Backend, class Sampler>
-void library_step(selection_case& sc, apgen::schedules::masked_diffusion<Sampler>& sched, const apgen::step_context& ctx) {
+void library_step(selection_case& sc, apgen::schedules::masked_diffusion<Sampler>& sched,
+                  const apgen::step_context& ctx) {
   sc.plan.reshape(sc.c, false);
   std::fill(sc.plan.want.begin(), sc.plan.want.end(), std::uint8_t{apgen::score_choice});
   apgen::sampling::choose_tokens<Backend>(sc.c, sc.out, sched.sampler(), sched.measure(), sc.filter, ctx, sc.plan);
@@ -121,7 +122,8 @@ void library_step(selection_case& sc, apgen::schedules::masked_diffusion<Sampler
 template <class Backend, class Sampler>
 void BM_token_pass(benchmark::State& state, std::size_t V, measure_t measure, Sampler sampler) {
   auto& sc = get_case(V);
-  apgen::schedules::masked_diffusion<Sampler> sched(measure, apgen::schedules::unmask_count::fixed_k(unmask_per_step), sampler);
+  apgen::schedules::masked_diffusion<Sampler> sched(measure, apgen::schedules::unmask_count::fixed_k(unmask_per_step),
+                                                    sampler);
   sched.reset(sc.c);
   const apgen::step_context ctx = make_context();
   library_step<Backend>(sc, sched, ctx); // warm-up: OpenMP team, first touch
@@ -164,9 +166,15 @@ __attribute__((noinline)) void reference_token_pass(const float* logits, std::si
     }
     token[p] = arg;
     switch (measure) {
-    case measure_t::margin: score[p] = static_cast<float>((1.0 - std::exp(static_cast<double>(top2) - top1)) / se); break;
-    case measure_t::entropy: score[p] = static_cast<float>(-(std::log(se) - sze / se)); break;
-    default: score[p] = static_cast<float>(1.0 / se); break; // probability of the argmax: exp(0) / se
+    case measure_t::margin:
+      score[p] = static_cast<float>((1.0 - std::exp(static_cast<double>(top2) - top1)) / se);
+      break;
+    case measure_t::entropy:
+      score[p] = static_cast<float>(-(std::log(se) - sze / se));
+      break;
+    default:
+      score[p] = static_cast<float>(1.0 / se);
+      break; // probability of the argmax: exp(0) / se
     }
   }
   for (std::size_t p = 0; p < L; ++p) order[p] = static_cast<std::uint32_t>(p);
@@ -213,7 +221,8 @@ float read_once(const float* p, std::size_t n, bool threaded) {
   if (threaded) {
 #pragma omp parallel reduction(+ : total)
     {
-      const auto t = static_cast<std::size_t>(omp_get_thread_num()), T = static_cast<std::size_t>(omp_get_num_threads());
+      const auto t = static_cast<std::size_t>(omp_get_thread_num()),
+                 T = static_cast<std::size_t>(omp_get_num_threads());
       const std::size_t b = n * t / T, e = n * (t + 1) / T;
       total += read_sum(p + b, e - b);
     }
@@ -233,7 +242,9 @@ void BM_read_once(benchmark::State& state, std::size_t V, bool threaded) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(sc.bytes()));
 }
 
-std::string vname(std::size_t V) { return "V:" + std::to_string(V); }
+std::string vname(std::size_t V) {
+  return "V:" + std::to_string(V);
+}
 
 /// The library's greedy tokens must equal the reference's, and its scores agree to float rounding.
 bool check_against_reference() {
@@ -251,8 +262,9 @@ bool check_against_reference() {
         for (std::size_t p = 0; p < positions; ++p) {
           const float a = sc.plan.score[p], b = sc.ref_score[p];
           if (sc.plan.token[p] != sc.ref_token[p] || std::abs(a - b) > 1e-5f * std::max(1.f, std::abs(b))) {
-            std::fprintf(stderr, "check FAILED: V=%zu %s %s position %zu: token %d vs %d, score %.9g vs %.9g\n", V, mname,
-                         backend, p, sc.plan.token[p], sc.ref_token[p], static_cast<double>(a), static_cast<double>(b));
+            std::fprintf(stderr, "check FAILED: V=%zu %s %s position %zu: token %d vs %d, score %.9g vs %.9g\n", V,
+                         mname, backend, p, sc.plan.token[p], sc.ref_token[p], static_cast<double>(a),
+                         static_cast<double>(b));
             return false;
           }
         }
@@ -270,11 +282,14 @@ bool check_against_reference() {
 void print_summary(const benchmark::BenchmarkReporter& rep, const apgen_bench::bench_options& o) {
   std::FILE* f = apgen_bench::summary_stream(o);
   const int T = apgen_bench::omp_threads();
-  std::fprintf(f, "\nSummary (this run, median repetition of each; L=%zu positions, B=1, all MASK; a pass = reshape + token "
-                  "pass + select top-%zu)\n",
-               positions, unmask_per_step);
-  std::fprintf(f, "x read-once: pass time / read-once time on the same thread count (1 for serial/simd, %d for omp); "
-                  "target <= 2.0 for omp\n",
+  std::fprintf(
+      f,
+      "\nSummary (this run, median repetition of each; L=%zu positions, B=1, all MASK; a pass = reshape + token "
+      "pass + select top-%zu)\n",
+      positions, unmask_per_step);
+  std::fprintf(f,
+               "x read-once: pass time / read-once time on the same thread count (1 for serial/simd, %d for omp); "
+               "target <= 2.0 for omp\n",
                T);
   std::fprintf(f, "%-7s %8s %-12s %-12s %-7s %11s %9s %12s %13s %12s\n", "V", "MB", "measure", "sampler", "backend",
                "us/pass", "GB/s", "x read-once", "x scalar ref", "allocs/step");
@@ -287,8 +302,8 @@ void print_summary(const benchmark::BenchmarkReporter& rep, const apgen_bench::b
     auto row = [&](const char* measure, const char* sampler, const char* backend, const apgen_bench::measured& m,
                    const apgen_bench::measured& floor) {
       if (!m.ok()) return;
-      std::fprintf(f, "%-7zu %8.3f %-12s %-12s %-7s %11.2f %9.2f %12.2f %12.1fx %12.2f\n", V, mb, measure, sampler, backend,
-                   m.seconds * 1e6, mb / 1e3 / m.seconds, floor.ok() ? m.seconds / floor.seconds : NAN,
+      std::fprintf(f, "%-7zu %8.3f %-12s %-12s %-7s %11.2f %9.2f %12.2f %12.1fx %12.2f\n", V, mb, measure, sampler,
+                   backend, m.seconds * 1e6, mb / 1e3 / m.seconds, floor.ok() ? m.seconds / floor.seconds : NAN,
                    ref.ok() ? ref.seconds / m.seconds : NAN, m.allocs);
     };
     row("-", "read-once", "1 thr", r1, r1);
@@ -311,14 +326,18 @@ void print_summary(const benchmark::BenchmarkReporter& rep, const apgen_bench::b
 int main(int argc, char** argv) {
   auto opts = apgen_bench::parse_options(argc, argv);
   std::FILE* out = apgen_bench::summary_stream(opts); // stderr under --benchmark_format=json/csv
-  std::fprintf(out, "bench_selection: apgen %d.%d.%d, omp threads %d (omp_get_max_threads), xsimd arch %s (%zu floats), g++ %s\n",
-              APGEN_VERSION_MAJOR, APGEN_VERSION_MINOR, APGEN_VERSION_PATCH, apgen_bench::omp_threads(),
-              xsimd::default_arch::name(), xsimd::batch<float>::size, __VERSION__);
-  std::fprintf(out, "shape: B=1, L=%zu all MASK, V in {16, 256, 4096, 32000}, logits N(0, 3^2); select = masked_diffusion "
-              "fixed_k(%zu)\n",
-              positions, unmask_per_step);
+  std::fprintf(
+      out,
+      "bench_selection: apgen %d.%d.%d, omp threads %d (omp_get_max_threads), xsimd arch %s (%zu floats), g++ %s\n",
+      APGEN_VERSION_MAJOR, APGEN_VERSION_MINOR, APGEN_VERSION_PATCH, apgen_bench::omp_threads(),
+      xsimd::default_arch::name(), xsimd::batch<float>::size, __VERSION__);
+  std::fprintf(out,
+               "shape: B=1, L=%zu all MASK, V in {16, 256, 4096, 32000}, logits N(0, 3^2); select = masked_diffusion "
+               "fixed_k(%zu)\n",
+               positions, unmask_per_step);
   if (!check_against_reference()) return 1;
-  std::fprintf(out, "check: serial and omp greedy tokens equal the scalar reference, scores within 1e-5 (every V, measure)\n");
+  std::fprintf(
+      out, "check: serial and omp greedy tokens equal the scalar reference, scores within 1e-5 (every V, measure)\n");
   std::fflush(out);
 
   using namespace apgen::backends;
@@ -328,19 +347,26 @@ int main(int argc, char** argv) {
     const auto vn = vname(V);
     apgen_bench::add("BM_read_once/threads:1/" + vn, opts, [=](benchmark::State& s) { BM_read_once(s, V, false); });
     apgen_bench::add("BM_read_once/threads:omp/" + vn, opts, [=](benchmark::State& s) { BM_read_once(s, V, true); });
-    apgen_bench::add("BM_token_pass_reference/" + vn, opts, [=](benchmark::State& s) { BM_token_pass_reference(s, V); });
+    apgen_bench::add("BM_token_pass_reference/" + vn, opts,
+                     [=](benchmark::State& s) { BM_token_pass_reference(s, V); });
     for (const auto& [m, mname] : measures) {
       const std::string tail = std::string("/greedy/") + mname + "/" + vn;
       const measure_t mm = m;
-      apgen_bench::add("BM_token_pass/serial" + tail, opts, [=](benchmark::State& s) { BM_token_pass<serial>(s, V, mm, greedy{}); });
-      apgen_bench::add("BM_token_pass/simd" + tail, opts, [=](benchmark::State& s) { BM_token_pass<simd>(s, V, mm, greedy{}); });
-      apgen_bench::add("BM_token_pass/omp" + tail, opts, [=](benchmark::State& s) { BM_token_pass<omp>(s, V, mm, greedy{}); });
+      apgen_bench::add("BM_token_pass/serial" + tail, opts,
+                       [=](benchmark::State& s) { BM_token_pass<serial>(s, V, mm, greedy{}); });
+      apgen_bench::add("BM_token_pass/simd" + tail, opts,
+                       [=](benchmark::State& s) { BM_token_pass<simd>(s, V, mm, greedy{}); });
+      apgen_bench::add("BM_token_pass/omp" + tail, opts,
+                       [=](benchmark::State& s) { BM_token_pass<omp>(s, V, mm, greedy{}); });
     }
     const std::string tail = "/temperature/probability/" + vn;
     const auto p = measure_t::probability;
-    apgen_bench::add("BM_token_pass/serial" + tail, opts, [=](benchmark::State& s) { BM_token_pass<serial>(s, V, p, temperature(1.0)); });
-    apgen_bench::add("BM_token_pass/simd" + tail, opts, [=](benchmark::State& s) { BM_token_pass<simd>(s, V, p, temperature(1.0)); });
-    apgen_bench::add("BM_token_pass/omp" + tail, opts, [=](benchmark::State& s) { BM_token_pass<omp>(s, V, p, temperature(1.0)); });
+    apgen_bench::add("BM_token_pass/serial" + tail, opts,
+                     [=](benchmark::State& s) { BM_token_pass<serial>(s, V, p, temperature(1.0)); });
+    apgen_bench::add("BM_token_pass/simd" + tail, opts,
+                     [=](benchmark::State& s) { BM_token_pass<simd>(s, V, p, temperature(1.0)); });
+    apgen_bench::add("BM_token_pass/omp" + tail, opts,
+                     [=](benchmark::State& s) { BM_token_pass<omp>(s, V, p, temperature(1.0)); });
   }
 
   benchmark::Initialize(&argc, argv);

@@ -53,7 +53,8 @@ void BM_step(benchmark::State& state, shape s, int threads) {
   auto model = apgen::make_denoiser(V, [V](std::span<const apgen::token_id> row, apgen::matrix_view<float> logits) {
     for (std::size_t i = 0; i < row.size(); ++i) {
       auto z = logits.row(i);
-      for (std::size_t v = 1; v < V; ++v) z[v] = static_cast<float>(apgen::detail::splitmix64(i * 7919 + v) >> 40) * 1e-6f;
+      for (std::size_t v = 1; v < V; ++v)
+        z[v] = static_cast<float>(apgen::detail::splitmix64(i * 7919 + v) >> 40) * 1e-6f;
     }
   });
   const std::size_t k = std::max<std::size_t>(1, s.L / 4);
@@ -75,8 +76,9 @@ void BM_step(benchmark::State& state, shape s, int threads) {
 int main(int argc, char** argv) {
   auto opts = apgen_bench::parse_options(argc, argv);
   std::FILE* out = apgen_bench::summary_stream(opts);
-  std::fprintf(out, "bench_step_threads: apgen %d.%d.%d, parallel grain %.0f ns, omp threads available %d\n", APGEN_VERSION_MAJOR,
-               APGEN_VERSION_MINOR, APGEN_VERSION_PATCH, apgen::detail::parallel_grain_ns, apgen_bench::omp_threads());
+  std::fprintf(out, "bench_step_threads: apgen %d.%d.%d, parallel grain %.0f ns, omp threads available %d\n",
+               APGEN_VERSION_MAJOR, APGEN_VERSION_MINOR, APGEN_VERSION_PATCH, apgen::detail::parallel_grain_ns,
+               apgen_bench::omp_threads());
   for (const auto& s : shapes)
     for (int t : {1, 2})
       apgen_bench::add("BM_step/threads:" + std::to_string(t) + "/" + shape_name(s), opts,
@@ -90,7 +92,8 @@ int main(int argc, char** argv) {
     for (const auto& s : shapes) {
       const auto one = apgen_bench::lookup(*reporter, "BM_step/threads:1/" + shape_name(s));
       const auto two = apgen_bench::lookup(*reporter, "BM_step/threads:2/" + shape_name(s));
-      std::fprintf(out, "| %s | %.2f | %.2f | %.2fx |\n", shape_name(s).c_str(), one.seconds * 1e6, two.seconds * 1e6, one.seconds / two.seconds);
+      std::fprintf(out, "| %s | %.2f | %.2f | %.2fx |\n", shape_name(s).c_str(), one.seconds * 1e6, two.seconds * 1e6,
+                   one.seconds / two.seconds);
     }
   }
   benchmark::Shutdown();

@@ -37,7 +37,9 @@ namespace apgen_bench {
 
 /// Number of calls to any operator new since the program started (relaxed: a count, not a synchronisation).
 inline std::atomic<std::uint64_t> g_allocations{0};
-inline std::uint64_t allocations() noexcept { return g_allocations.load(std::memory_order_relaxed); }
+inline std::uint64_t allocations() noexcept {
+  return g_allocations.load(std::memory_order_relaxed);
+}
 
 namespace detail {
 inline void* counted_alloc(std::size_t n) {
@@ -71,8 +73,12 @@ APGEN_BENCH_NOINLINE void* operator new[](std::size_t n) {
   if (void* p = apgen_bench::detail::counted_alloc(n)) return p;
   throw std::bad_alloc();
 }
-APGEN_BENCH_NOINLINE void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return apgen_bench::detail::counted_alloc(n); }
-APGEN_BENCH_NOINLINE void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return apgen_bench::detail::counted_alloc(n); }
+APGEN_BENCH_NOINLINE void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  return apgen_bench::detail::counted_alloc(n);
+}
+APGEN_BENCH_NOINLINE void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return apgen_bench::detail::counted_alloc(n);
+}
 APGEN_BENCH_NOINLINE void* operator new(std::size_t n, std::align_val_t a) {
   if (void* p = apgen_bench::detail::counted_aligned_alloc(n, static_cast<std::size_t>(a))) return p;
   throw std::bad_alloc();
@@ -87,18 +93,42 @@ APGEN_BENCH_NOINLINE void* operator new(std::size_t n, std::align_val_t a, const
 APGEN_BENCH_NOINLINE void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return apgen_bench::detail::counted_aligned_alloc(n, static_cast<std::size_t>(a));
 }
-APGEN_BENCH_NOINLINE void operator delete(void* p) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete[](void* p) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-APGEN_BENCH_NOINLINE void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+APGEN_BENCH_NOINLINE void operator delete(void* p) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+APGEN_BENCH_NOINLINE void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
 
 namespace apgen_bench {
 
@@ -160,8 +190,8 @@ private:
 
 /// The bench mains' own view of the command line, read before Google Benchmark consumes it.
 struct bench_options {
-  bool user_timing = false;   ///< --benchmark_min_time or --benchmark_repetitions given: those flags rule
-  bool summary = true;        ///< print the summary table (--no_summary turns it off)
+  bool user_timing = false; ///< --benchmark_min_time or --benchmark_repetitions given: those flags rule
+  bool summary = true;      ///< print the summary table (--no_summary turns it off)
   std::string format = "console";
 };
 
@@ -220,8 +250,8 @@ inline std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(const bench_o
   if (o.format == "json") return std::make_unique<collecting_reporter<benchmark::JSONReporter>>();
   if (o.format == "csv") return std::make_unique<collecting_reporter<benchmark::CSVReporter>>();
   const bool tty = isatty(fileno(stdout)) != 0;
-  return std::make_unique<collecting_reporter<benchmark::ConsoleReporter>>(tty ? benchmark::ConsoleReporter::OO_ColorTabular
-                                                                               : benchmark::ConsoleReporter::OO_Tabular);
+  return std::make_unique<collecting_reporter<benchmark::ConsoleReporter>>(
+      tty ? benchmark::ConsoleReporter::OO_ColorTabular : benchmark::ConsoleReporter::OO_Tabular);
 }
 
 /// Looks a run up in whichever collecting reporter make_reporter built.
@@ -235,6 +265,8 @@ inline measured lookup(const benchmark::BenchmarkReporter& rep, const std::strin
 #pragma GCC diagnostic pop
 #endif
 
-inline std::FILE* summary_stream(const bench_options& o) { return o.format == "console" ? stdout : stderr; }
+inline std::FILE* summary_stream(const bench_options& o) {
+  return o.format == "console" ? stdout : stderr;
+}
 
 } // namespace apgen_bench

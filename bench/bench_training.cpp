@@ -31,8 +31,15 @@ constexpr std::size_t batch_size = 64;
 
 apgen::nn::transformer_config bench_config() {
   // Control heads present (as the default config), unsupervised by MDM: their loss and gradient are zero.
-  return {.vocab_size = 32, .d_model = 128, .n_layers = 4, .n_heads = 4, .d_ff = 512, .act = apgen::nn::activation::gelu,
-          .causal = false, .control_heads = true, .mask_id = 0};
+  return {.vocab_size = 32,
+          .d_model = 128,
+          .n_layers = 4,
+          .n_heads = 4,
+          .d_ff = 512,
+          .act = apgen::nn::activation::gelu,
+          .causal = false,
+          .control_heads = true,
+          .mask_id = 0};
 }
 
 // 2mnk over every product of one forward pass of `batch` rows of length L (as bench_transformer.cpp and
@@ -79,11 +86,13 @@ void BM_train_step(benchmark::State& state) {
     loss = bg.compute(w, batch, grad);
     benchmark::DoNotOptimize(grad.head_w.data());
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(state.iterations());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                         static_cast<double>(state.iterations());
   const double tokens = static_cast<double>(batch_size * L);
   state.counters["tokens_per_s"] = tokens / seconds;
   state.counters["GFLOP_per_s"] = 3 * forward_flops(cfg, L, batch_size) / seconds / 1e9;
-  state.counters["mallocs_per_step"] = static_cast<double>(g_mallocs.load() - before) / static_cast<double>(state.iterations());
+  state.counters["mallocs_per_step"] =
+      static_cast<double>(g_mallocs.load() - before) / static_cast<double>(state.iterations());
   state.counters["peak_rss_MB"] = peak_rss_mb();
   state.counters["target_fraction"] = static_cast<double>(targets) / tokens;
   state.counters["loss"] = loss.total;
@@ -97,9 +106,10 @@ int main(int argc, char** argv) {
 #if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  std::printf("apgen training step (train::batch_gradient::compute, no optimizer step) on 64 MDM examples; glibc malloc\n"
-              "tuned as the trainer does (trainer_options::tune_allocator): mallopt(M_MMAP_THRESHOLD, 256 MiB),\n"
-              "mallopt(M_TRIM_THRESHOLD, 512 MiB). GFLOP_per_s counts 3x the forward's 2mnk products.\n");
+  std::printf(
+      "apgen training step (train::batch_gradient::compute, no optimizer step) on 64 MDM examples; glibc malloc\n"
+      "tuned as the trainer does (trainer_options::tune_allocator): mallopt(M_MMAP_THRESHOLD, 256 MiB),\n"
+      "mallopt(M_TRIM_THRESHOLD, 512 MiB). GFLOP_per_s counts 3x the forward's 2mnk products.\n");
 #else
   std::printf("apgen training step (train::batch_gradient::compute, no optimizer step) on 64 MDM examples; not glibc:\n"
               "the allocator is NOT tuned as the trainer does. GFLOP_per_s counts 3x the forward's 2mnk products.\n");

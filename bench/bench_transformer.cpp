@@ -30,7 +30,8 @@ struct shape {
   const char* name;
   std::size_t d, layers, heads, ff, vocab, length;
 };
-const shape shapes[] = {{"i", 128, 4, 4, 512, 32, 81}, {"ii", 256, 6, 8, 1024, 64, 128}, {"iii", 512, 8, 8, 2048, 32000, 256}};
+const shape shapes[] = {
+    {"i", 128, 4, 4, 512, 32, 81}, {"ii", 256, 6, 8, 1024, 64, 128}, {"iii", 512, 8, 8, 2048, 32000, 256}};
 
 double forward_flops(const shape& s, std::size_t batch) {
   const double L = static_cast<double>(s.length), d = static_cast<double>(s.d), ff = static_cast<double>(s.ff);
@@ -52,19 +53,24 @@ apgen::vocabulary vocab_of(std::size_t V) {
 // Our GEMM on the shape's T x d -> d_ff product, threaded by row chunks like the model's dense layers.
 double gemm_gflops(const shape& s, std::size_t batch, int threads) {
   set_threads(threads);
-  const auto T = static_cast<Eigen::Index>(batch * s.length), d = static_cast<Eigen::Index>(s.d), ff = static_cast<Eigen::Index>(s.ff);
-  apgen::nn::matrix x = apgen::nn::matrix::Random(T, d), w = apgen::nn::matrix::Random(ff, d), y = apgen::nn::matrix::Zero(T, ff);
+  const auto T = static_cast<Eigen::Index>(batch * s.length), d = static_cast<Eigen::Index>(s.d),
+             ff = static_cast<Eigen::Index>(s.ff);
+  apgen::nn::matrix x = apgen::nn::matrix::Random(T, d), w = apgen::nn::matrix::Random(ff, d),
+                    y = apgen::nn::matrix::Zero(T, ff);
   std::vector<apgen::nn::gemm_buffers> bufs(static_cast<std::size_t>(threads));
   auto run = [&] {
-    apgen::nn::detail::for_row_chunks(static_cast<std::size_t>(T), 16, 2.0 * static_cast<double>(d) * static_cast<double>(ff), [&](std::size_t r0, std::size_t r1) {
+    apgen::nn::detail::for_row_chunks(
+        static_cast<std::size_t>(T), 16, 2.0 * static_cast<double>(d) * static_cast<double>(ff),
+        [&](std::size_t r0, std::size_t r1) {
 #if APGEN_HAS_OPENMP
-      auto& b = bufs[static_cast<std::size_t>(omp_get_thread_num())];
+          auto& b = bufs[static_cast<std::size_t>(omp_get_thread_num())];
 #else
-      auto& b = bufs[0];
+          auto& b = bufs[0];
 #endif
-      apgen::nn::gemm_accumulate_abt(x.row(static_cast<Eigen::Index>(r0)).data(), d, w.data(), d, y.row(static_cast<Eigen::Index>(r0)).data(), ff,
-                                     static_cast<Eigen::Index>(r1 - r0), ff, d, b);
-    });
+          apgen::nn::gemm_accumulate_abt(x.row(static_cast<Eigen::Index>(r0)).data(), d, w.data(), d,
+                                         y.row(static_cast<Eigen::Index>(r0)).data(), ff,
+                                         static_cast<Eigen::Index>(r1 - r0), ff, d, b);
+        });
   };
   run();
   const double flops = 2.0 * static_cast<double>(T) * static_cast<double>(d) * static_cast<double>(ff);
@@ -82,7 +88,11 @@ void BM_forward(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(2));
   set_threads(threads);
   // pin_decoded off: all positions are scored, the full head, as the peer computes it.
-  const apgen::nn::transformer_config cfg{.vocab_size = s.vocab, .d_model = s.d, .n_layers = s.layers, .n_heads = s.heads, .d_ff = s.ff,
+  const apgen::nn::transformer_config cfg{.vocab_size = s.vocab,
+                                          .d_model = s.d,
+                                          .n_layers = s.layers,
+                                          .n_heads = s.heads,
+                                          .d_ff = s.ff,
                                           .pin_decoded = false};
   apgen::nn::transformer model(apgen::nn::transformer_weights::random(cfg, 1));
   const auto v = vocab_of(s.vocab);
@@ -101,17 +111,20 @@ void BM_forward(benchmark::State& state) {
     model.predict(c, {}, out);
     benchmark::DoNotOptimize(out.token_data().data());
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(state.iterations());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                         static_cast<double>(state.iterations());
   const double per = static_cast<double>(g_mallocs.load() - before) / static_cast<double>(state.iterations());
   const double flops = forward_flops(s, batch);
-  state.counters["GFLOPs"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  state.counters["GFLOPs"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   state.counters["mallocs_per_forward"] = per;
   const double g = gemm_gflops(s, batch, threads);
   state.counters["gemm_GFLOPs"] = g;
   state.counters["ratio_to_gemm"] = flops / seconds / 1e9 / g;
   state.counters["peak_rss_MB"] = peak_rss_mb();
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch * s.length));
-  state.SetLabel(std::string("shape ") + s.name + ", batch " + std::to_string(batch) + ", " + std::to_string(threads) + " thread(s)");
+  state.SetLabel(std::string("shape ") + s.name + ", batch " + std::to_string(batch) + ", " + std::to_string(threads) +
+                 " thread(s)");
 }
 
 void shapes_args(benchmark::internal::Benchmark* b) {
@@ -130,8 +143,9 @@ void shapes_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_forward)->Apply(shapes_args)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
 
 int main(int argc, char** argv) {
-  std::printf("apgen transformer forward; GFLOPs counts 2mnk over every product; gemm_GFLOPs is our GEMM on the\n"
-              "shape's T x d x d_ff product with the same thread count, measured in this run; ratio = GFLOPs / gemm_GFLOPs.\n");
+  std::printf(
+      "apgen transformer forward; GFLOPs counts 2mnk over every product; gemm_GFLOPs is our GEMM on the\n"
+      "shape's T x d x d_ff product with the same thread count, measured in this run; ratio = GFLOPs / gemm_GFLOPs.\n");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -67,12 +67,12 @@ apgen::vocabulary make_vocabulary() {
 struct transition_case {
   static constexpr std::size_t positions_in_all_variants = std::size_t{1} << 17;
   std::size_t B = 0, L = 0, positions = 0, variants = 0, next = 0;
-  apgen::canvas pristine;         // layout and lengths (tokens of variant 0)
-  apgen::canvas work;             // what the timed transition transforms
-  apgen::step_plan plan;          // the plan the library reads; ops are copied in from a variant each step
+  apgen::canvas pristine; // layout and lengths (tokens of variant 0)
+  apgen::canvas work;     // what the timed transition transforms
+  apgen::step_plan plan;  // the plan the library reads; ops are copied in from a variant each step
   std::vector<apgen::row_delta> deltas;
-  std::vector<int> tokens;        // variants x positions, packed like the plan
-  std::vector<std::uint8_t> ops;  // variants x positions
+  std::vector<int> tokens;                         // variants x positions, packed like the plan
+  std::vector<std::uint8_t> ops;                   // variants x positions
   std::vector<std::vector<std::vector<int>>> rows; // [variant][row]: the reference's input
 
   transition_case(const apgen::vocabulary& v, std::size_t b, std::size_t l)
@@ -199,7 +199,9 @@ void BM_transition_reference(benchmark::State& state, std::size_t B, std::size_t
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(tc.positions));
 }
 
-std::string shape_args(std::size_t B, std::size_t L) { return "B:" + std::to_string(B) + "/L:" + std::to_string(L); }
+std::string shape_args(std::size_t B, std::size_t L) {
+  return "B:" + std::to_string(B) + "/L:" + std::to_string(L);
+}
 
 /// The library's rows after one omp transition must equal the reference's, on every shape.
 bool check_against_reference() {
@@ -214,7 +216,8 @@ bool check_against_reference() {
           const auto want = reference_row(tc.rows[var][r], tc.ops_of(var) + p, tc.plan.token.data() + p, 0);
           const auto got = tc.work.row(r);
           if (!std::equal(want.begin(), want.end(), got.begin(), got.end())) {
-            std::fprintf(stderr, "check FAILED: B=%zu L=%zu variant %zu row %zu differs from the reference\n", B, L, var, r);
+            std::fprintf(stderr, "check FAILED: B=%zu L=%zu variant %zu row %zu differs from the reference\n", B, L,
+                         var, r);
             return false;
           }
         }
@@ -225,8 +228,9 @@ bool check_against_reference() {
 
 void print_summary(const benchmark::BenchmarkReporter& rep, const apgen_bench::bench_options& o) {
   std::FILE* f = apgen_bench::summary_stream(o);
-  std::fprintf(f, "\nSummary (this run, median repetition of each; net = step - canvas copy; speed-up = net positions/s "
-                  "over the naive reference's)\n");
+  std::fprintf(f,
+               "\nSummary (this run, median repetition of each; net = step - canvas copy; speed-up = net positions/s "
+               "over the naive reference's)\n");
   std::fprintf(f, "%-14s %8s %-8s %12s %10s %10s %14s %14s %9s %12s\n", "shape", "positions", "backend", "step+copy us",
                "copy us", "net us", "net pos/s", "ref pos/s", "speed-up", "allocs/step");
   for (auto B : batch_sizes)
@@ -241,8 +245,9 @@ void print_summary(const benchmark::BenchmarkReporter& rep, const apgen_bench::b
         if (!m.ok()) continue;
         const double net = copy.ok() ? m.seconds - copy.seconds : m.seconds;
         const double ours = n / net, theirs = ref.ok() ? n / ref.seconds : NAN;
-        std::fprintf(f, "%-14s %8.0f %-8s %12.2f %10.2f %10.2f %14.3e %14.3e %8.1fx %12.2f\n", shape.c_str(), n, backend,
-                     m.seconds * 1e6, copy.ok() ? copy.seconds * 1e6 : NAN, net * 1e6, ours, theirs, ours / theirs, m.allocs);
+        std::fprintf(f, "%-14s %8.0f %-8s %12.2f %10.2f %10.2f %14.3e %14.3e %8.1fx %12.2f\n", shape.c_str(), n,
+                     backend, m.seconds * 1e6, copy.ok() ? copy.seconds * 1e6 : NAN, net * 1e6, ours, theirs,
+                     ours / theirs, m.allocs);
       }
       if (ref.ok())
         std::fprintf(f, "%-14s %8.0f %-8s %12s %10s %10.2f %14s %14.3e %9s %12.2f\n", shape.c_str(), n, "ref", "-", "-",
@@ -257,10 +262,11 @@ int main(int argc, char** argv) {
   auto opts = apgen_bench::parse_options(argc, argv);
   std::FILE* out = apgen_bench::summary_stream(opts); // stderr under --benchmark_format=json/csv
   std::fprintf(out, "bench_transition: apgen %d.%d.%d, omp threads %d (omp_get_max_threads), xsimd arch %s, g++ %s\n",
-              APGEN_VERSION_MAJOR, APGEN_VERSION_MINOR, APGEN_VERSION_PATCH, apgen_bench::omp_threads(),
-              xsimd::default_arch::name(), __VERSION__);
-  std::fprintf(out, "shapes: B in {1, 64}, mean length L in {64, 1024} (lengths uniform in [L/2, 3L/2]), capacity 2L+8, "
-              "40%% MASK, each edit bit p=0.1\n");
+               APGEN_VERSION_MAJOR, APGEN_VERSION_MINOR, APGEN_VERSION_PATCH, apgen_bench::omp_threads(),
+               xsimd::default_arch::name(), __VERSION__);
+  std::fprintf(out,
+               "shapes: B in {1, 64}, mean length L in {64, 1024} (lengths uniform in [L/2, 3L/2]), capacity 2L+8, "
+               "40%% MASK, each edit bit p=0.1\n");
   if (!check_against_reference()) return 1;
   std::fprintf(out, "check: the omp transition equals the reference on every shape\n");
   std::fflush(out);
@@ -269,10 +275,14 @@ int main(int argc, char** argv) {
     for (auto L : mean_lengths) {
       const auto args = shape_args(B, L);
       apgen_bench::add("BM_canvas_copy/" + args, opts, [=](benchmark::State& s) { BM_canvas_copy(s, B, L); });
-      apgen_bench::add("BM_transition_reference/" + args, opts, [=](benchmark::State& s) { BM_transition_reference(s, B, L); });
-      apgen_bench::add("BM_transition/serial/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::serial>(s, B, L); });
-      apgen_bench::add("BM_transition/simd/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::simd>(s, B, L); });
-      apgen_bench::add("BM_transition/omp/" + args, opts, [=](benchmark::State& s) { BM_transition<apgen::backends::omp>(s, B, L); });
+      apgen_bench::add("BM_transition_reference/" + args, opts,
+                       [=](benchmark::State& s) { BM_transition_reference(s, B, L); });
+      apgen_bench::add("BM_transition/serial/" + args, opts,
+                       [=](benchmark::State& s) { BM_transition<apgen::backends::serial>(s, B, L); });
+      apgen_bench::add("BM_transition/simd/" + args, opts,
+                       [=](benchmark::State& s) { BM_transition<apgen::backends::simd>(s, B, L); });
+      apgen_bench::add("BM_transition/omp/" + args, opts,
+                       [=](benchmark::State& s) { BM_transition<apgen::backends::omp>(s, B, L); });
     }
 
   benchmark::Initialize(&argc, argv);

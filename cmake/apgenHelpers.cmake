@@ -230,3 +230,30 @@ function(apgen_add_bench source)
   add_test(NAME bench_smoke.${_stem} COMMAND ${_stem} --benchmark_min_time=0.001)
   set_tests_properties(bench_smoke.${_stem} PROPERTIES LABELS bench TIMEOUT 600)
 endfunction()
+
+# apgen_add_format_test(): ctest "format.clang_format" runs `clang-format --dry-run -Werror` over every C++ file
+# of the project, so a change that does not follow .clang-format fails the test suite. Formatting differs between
+# clang-format releases, so the test is added only for the release the style was written against (14, Debian
+# 12's); with another release, or none, it is left out with a message.
+function(apgen_add_format_test)
+  find_program(APGEN_CLANG_FORMAT NAMES clang-format-14 clang-format)
+  if(NOT APGEN_CLANG_FORMAT)
+    message(STATUS "apgen: clang-format not found; the format test is left out")
+    return()
+  endif()
+  execute_process(COMMAND "${APGEN_CLANG_FORMAT}" --version OUTPUT_VARIABLE _version ERROR_QUIET)
+  if(NOT _version MATCHES "version 14\\.")
+    message(STATUS "apgen: ${APGEN_CLANG_FORMAT} is not clang-format 14; the format test is left out")
+    return()
+  endif()
+  set(_files)
+  foreach(_folder IN ITEMS include tests examples bench fuzz)
+    file(GLOB_RECURSE _found CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/${_folder}/*.hpp"
+         "${PROJECT_SOURCE_DIR}/${_folder}/*.cpp")
+    list(APPEND _files ${_found})
+  endforeach()
+  list(SORT _files)
+  add_test(NAME format.clang_format COMMAND "${APGEN_CLANG_FORMAT}" --dry-run -Werror ${_files}
+           WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}")
+  set_tests_properties(format.clang_format PROPERTIES LABELS format)
+endfunction()

@@ -7,12 +7,13 @@
 int main() {
   apgen::vocabulary vocab({"a", "b", "c", "d"});
   // Scores for each position: the letter after its left neighbour's (wrapping), "a" at the start.
-  auto model = apgen::make_denoiser(vocab.size(), [](std::span<const apgen::token_id> row, apgen::matrix_view<float> logits) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      const apgen::token_id left = i == 0 || row[i - 1] == 0 ? 4 : row[i - 1];
-      logits.row(i)[static_cast<std::size_t>(left % 4 + 1)] = 5.0f;
-    }
-  });
+  auto model =
+      apgen::make_denoiser(vocab.size(), [](std::span<const apgen::token_id> row, apgen::matrix_view<float> logits) {
+        for (std::size_t i = 0; i < row.size(); ++i) {
+          const apgen::token_id left = i == 0 || row[i - 1] == 0 ? 4 : row[i - 1];
+          logits.row(i)[static_cast<std::size_t>(left % 4 + 1)] = 5.0f;
+        }
+      });
   apgen::canvas canvas(vocab, 3, 8);
   for (std::size_t r = 0; r < 3; ++r) canvas.assign_prompt_and_masks(r, {}, 4 + r);
   auto gen = apgen::make_generator(model, apgen::schedules::top_probability());

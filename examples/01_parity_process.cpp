@@ -23,8 +23,8 @@ int main(int argc, char** argv) {
   std::cout << "step  0: " << apgen::to_text(vocab, small, 0, " ") << "\n";
   apgen::op_trace trace;
   gen.generate(small, trace, [&](const apgen::canvas& c, const apgen::step_report& s) {
-    std::cout << "step " << (s.step + 1 < 10 ? " " : "") << s.step + 1 << ": " << apgen::to_text(vocab, c, 0, " ") << "   ("
-              << s.deltas[0].remasked << " remasked, " << s.deltas[0].erased << " deleted)\n";
+    std::cout << "step " << (s.step + 1 < 10 ? " " : "") << s.step + 1 << ": " << apgen::to_text(vocab, c, 0, " ")
+              << "   (" << s.deltas[0].remasked << " remasked, " << s.deltas[0].erased << " deleted)\n";
   });
   std::cout << "answer: " << apgen::to_text(vocab, small, 0, " ") << "  (expected "
             << vocab.to_text(apgen::tasks::parity::answer(vocab, bits), " ") << ")\n";
@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const auto expect = apgen::tasks::parity::answer(vocab, long_bits);
   const bool ok = std::equal(big.row(0).begin(), big.row(0).end(), expect.begin(), expect.end());
-  std::cout << "n = " << n << ": " << apgen::to_text(vocab, big, 0, " ") << " in " << result.rows[0].steps << " steps, " << ms
-            << " ms (" << (ok ? "correct" : "WRONG") << ", stop: " << apgen::to_string(result.rows[0].reason) << ")\n";
+  std::cout << "n = " << n << ": " << apgen::to_text(vocab, big, 0, " ") << " in " << result.rows[0].steps << " steps, "
+            << ms << " ms (" << (ok ? "correct" : "WRONG") << ", stop: " << apgen::to_string(result.rows[0].reason)
+            << ")\n";
   return ok ? 0 : 1;
 }

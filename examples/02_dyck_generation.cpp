@@ -15,15 +15,16 @@ int main(int argc, char** argv) {
   const auto vocab = apgen::tasks::dyck::make_vocabulary(k);
   apgen::canvas canvas(vocab, rows, max_len + 2);
   for (std::size_t r = 0; r < rows; ++r) canvas.assign(r, {*vocab.bos()}, 1);
-  auto gen = apgen::make_generator(apgen::tasks::dyck::oracle(vocab, {k, max_len, 0.1, 0.3}), apgen::schedules::any_process<>(), {.seed = 7});
+  auto gen = apgen::make_generator(apgen::tasks::dyck::oracle(vocab, {k, max_len, 0.1, 0.3}),
+                                   apgen::schedules::any_process<>(), {.seed = 7});
   const auto result = gen.generate(canvas);
   std::size_t valid = 0;
   for (std::size_t r = 0; r < rows; ++r) {
     const auto word = canvas.row(r).subspan(1);
     const bool ok = apgen::tasks::dyck::is_two_sided_dyck(word, k);
     valid += ok;
-    std::cout << (ok ? "ok   " : "BAD  ") << vocab.to_text(word) << "   (" << word.size() << " letters, " << result.rows[r].steps
-              << " steps, " << result.rows[r].totals.inserted << " inserts)\n";
+    std::cout << (ok ? "ok   " : "BAD  ") << vocab.to_text(word) << "   (" << word.size() << " letters, "
+              << result.rows[r].steps << " steps, " << result.rows[r].totals.inserted << " inserts)\n";
   }
   std::cout << valid << "/" << rows << " two-sided Dyck-" << k << " words\n";
   return valid == rows ? 0 : 1;

@@ -45,8 +45,8 @@ void run(const char* name, Schedule schedule, bool from_single_mask = false) {
   c.assign_prompt_and_masks(0, {}, from_single_mask ? 1 : target.size());
   auto gen = apgen::make_generator<Edits>(make_model(v), schedule, {.seed = 3});
   const auto res = gen.generate(c);
-  std::cout << std::left << std::setw(28) << name << std::setw(26) << apgen::to_text(v, c, 0) << std::right << std::setw(4)
-            << res.rows[0].steps << " steps  (" << apgen::to_string(res.rows[0].reason) << ")\n";
+  std::cout << std::left << std::setw(28) << name << std::setw(26) << apgen::to_text(v, c, 0) << std::right
+            << std::setw(4) << res.rows[0].steps << " steps  (" << apgen::to_string(res.rows[0].reason) << ")\n";
 }
 } // namespace
 

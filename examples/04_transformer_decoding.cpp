@@ -12,7 +12,13 @@
 
 namespace {
 apgen::nn::transformer_config config(std::size_t vocab, bool causal) {
-  return {.vocab_size = vocab, .d_model = 64, .n_layers = 2, .n_heads = 4, .d_ff = 128, .causal = causal, .control_heads = !causal};
+  return {.vocab_size = vocab,
+          .d_model = 64,
+          .n_layers = 2,
+          .n_heads = 4,
+          .d_ff = 128,
+          .causal = causal,
+          .control_heads = !causal};
 }
 
 template <class Generator>
@@ -55,6 +61,7 @@ int main() {
   apgen::canvas ap(v, 2, 64);
   ap.assign_prompt_and_masks(0, std::vector<int>{2, 3}, 12);
   ap.assign_prompt_and_masks(1, std::vector<int>{4}, 16);
-  auto ap_gen = apgen::make_generator(model, apgen::schedules::any_process<>(), {.overflow = apgen::overflow_policy::stop_row, .max_steps = 32});
+  auto ap_gen = apgen::make_generator(model, apgen::schedules::any_process<>(),
+                                      {.overflow = apgen::overflow_policy::stop_row, .max_steps = 32});
   decode("AP-MDM (control heads)", ap_gen, ap, v);
 }

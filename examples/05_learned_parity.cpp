@@ -15,11 +15,14 @@
 
 namespace {
 using clock_type = std::chrono::steady_clock;
-double seconds_since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
 
 // Share of `count` random strings of lengths [lo, hi] the generator gets right.
 template <class Generator>
-double accuracy(Generator& gen, const apgen::vocabulary& v, std::size_t count, std::size_t lo, std::size_t hi, unsigned seed) {
+double accuracy(Generator& gen, const apgen::vocabulary& v, std::size_t count, std::size_t lo, std::size_t hi,
+                unsigned seed) {
   std::mt19937 rng(seed);
   std::size_t ok = 0;
   for (std::size_t k = 0; k < count; ++k) {
@@ -47,10 +50,11 @@ int main(int argc, char** argv) {
   for (const auto& r : records) distinct.emplace(r.x, r.next);
   double loss = 0;
   auto t0 = clock_type::now();
-  auto weights = parity::train_process_model(vocab, setup, [&](const apgen::train::step_stats& s) { loss = s.loss.total; });
-  std::cout << "trained " << weights.parameter_count() << " parameters on " << records.size() << " transitions (" << distinct.size()
-            << " distinct) of the inputs of 1.." << setup.max_input_length << " bits: " << setup.steps << " steps in "
-            << seconds_since(t0) << " s, final loss " << loss << "\n";
+  auto weights =
+      parity::train_process_model(vocab, setup, [&](const apgen::train::step_stats& s) { loss = s.loss.total; });
+  std::cout << "trained " << weights.parameter_count() << " parameters on " << records.size() << " transitions ("
+            << distinct.size() << " distinct) of the inputs of 1.." << setup.max_input_length
+            << " bits: " << setup.steps << " steps in " << seconds_since(t0) << " s, final loss " << loss << "\n";
   auto gen = parity::make_process_generator(apgen::nn::transformer(weights));
 
   // 2. A short string step by step.
@@ -60,7 +64,8 @@ int main(int argc, char** argv) {
   std::cout << "step  0: " << apgen::to_text(vocab, small, 0, " ") << "\n";
   apgen::no_trace no_trace;
   gen.generate(small, no_trace, [&](const apgen::canvas& c, const apgen::step_report& s) {
-    std::cout << "step " << (s.step + 1 < 10 ? " " : "") << s.step + 1 << ": " << apgen::to_text(vocab, c, 0, " ") << "\n";
+    std::cout << "step " << (s.step + 1 < 10 ? " " : "") << s.step + 1 << ": " << apgen::to_text(vocab, c, 0, " ")
+              << "\n";
   });
 
   // 3. A long string: every step re-encodes the whole row.
@@ -74,15 +79,16 @@ int main(int argc, char** argv) {
   const double sec = seconds_since(t0);
   const auto expect = parity::answer(vocab, long_bits);
   const bool ok = std::equal(big.row(0).begin(), big.row(0).end(), expect.begin(), expect.end());
-  std::cout << "n = " << n << ": " << apgen::to_text(vocab, big, 0, " ") << " in " << result.rows[0].steps << " steps, " << sec
-            << " s (" << (ok ? "correct" : "WRONG") << ", stop: " << apgen::to_string(result.rows[0].reason) << ")\n";
+  std::cout << "n = " << n << ": " << apgen::to_text(vocab, big, 0, " ") << " in " << result.rows[0].steps << " steps, "
+            << sec << " s (" << (ok ? "correct" : "WRONG") << ", stop: " << apgen::to_string(result.rows[0].reason)
+            << ")\n";
   std::cout << "random strings of 1..64 bits: " << 100 * accuracy(gen, vocab, 200, 1, 64, 11) << "% correct\n";
 
   // 4. The same model trained only on the seven transitions of 2-bit inputs.
   auto two_bits = setup;
   two_bits.min_input_length = two_bits.max_input_length = 2;
   auto gen2 = parity::make_process_generator(apgen::nn::transformer(parity::train_process_model(vocab, two_bits)));
-  std::cout << "trained on 2-bit inputs only: " << 100 * accuracy(gen2, vocab, 200, 1, 2, 11) << "% correct on 1..2 bits, "
-            << 100 * accuracy(gen2, vocab, 200, 4, 64, 11) << "% on 4..64 bits\n";
+  std::cout << "trained on 2-bit inputs only: " << 100 * accuracy(gen2, vocab, 200, 1, 2, 11)
+            << "% correct on 1..2 bits, " << 100 * accuracy(gen2, vocab, 200, 4, 64, 11) << "% on 4..64 bits\n";
   return ok ? 0 : 1;
 }

@@ -54,16 +54,17 @@ tally run(Generator& gen, const apgen::vocabulary& v, const std::vector<std::vec
 }
 
 void report(const char* what, const tally& t) {
-  std::printf("  %-34s %5zu/%-5zu correct (%6.2f%%)  %8zu steps  %8.2f s  %6.2f M positions/s\n", what, t.correct, t.strings,
-              100.0 * static_cast<double>(t.correct) / static_cast<double>(std::max<std::size_t>(t.strings, 1)), t.steps, t.seconds,
-              static_cast<double>(t.positions) / std::max(t.seconds, 1e-9) / 1e6);
+  std::printf("  %-34s %5zu/%-5zu correct (%6.2f%%)  %8zu steps  %8.2f s  %6.2f M positions/s\n", what, t.correct,
+              t.strings,
+              100.0 * static_cast<double>(t.correct) / static_cast<double>(std::max<std::size_t>(t.strings, 1)),
+              t.steps, t.seconds, static_cast<double>(t.positions) / std::max(t.seconds, 1e-9) / 1e6);
 }
 } // namespace
 
 int main(int argc, char** argv) {
   auto arg = [&](int i, std::size_t d) { return argc > i ? std::strtoul(argv[i], nullptr, 10) : d; };
-  const std::size_t strings = arg(1, 1000), max_length = arg(2, 1000), long_strings = arg(3, 10), long_length = arg(4, 10000),
-                    seeds = arg(5, 1), batch = std::max<std::size_t>(1, arg(6, 64));
+  const std::size_t strings = arg(1, 1000), max_length = arg(2, 1000), long_strings = arg(3, 10),
+                    long_length = arg(4, 10000), seeds = arg(5, 1), batch = std::max<std::size_t>(1, arg(6, 64));
   const auto vocab = parity::make_vocabulary();
   bool all = true;
   for (std::size_t seed = 0; seed < seeds; ++seed) {
@@ -71,7 +72,8 @@ int main(int argc, char** argv) {
     setup.seed = seed;
     const auto t0 = clock_type::now();
     double loss = 0;
-    auto weights = parity::train_process_model(vocab, setup, [&](const apgen::train::step_stats& s) { loss = s.loss.total; });
+    auto weights =
+        parity::train_process_model(vocab, setup, [&](const apgen::train::step_stats& s) { loss = s.loss.total; });
     const double train_s = std::chrono::duration<double>(clock_type::now() - t0).count();
     std::printf("seed %zu: %zu parameters, trained on the inputs of %zu..%zu bits in %.2f s (final loss %.2e)\n", seed,
                 weights.parameter_count(), setup.min_input_length, setup.max_input_length, train_s, loss);
@@ -83,7 +85,8 @@ int main(int argc, char** argv) {
       return b;
     };
     std::vector<std::vector<int>> spread, longs;
-    for (std::size_t k = 0; k < strings; ++k) spread.push_back(random_bits(1 + k * max_length / std::max<std::size_t>(strings, 1)));
+    for (std::size_t k = 0; k < strings; ++k)
+      spread.push_back(random_bits(1 + k * max_length / std::max<std::size_t>(strings, 1)));
     for (std::size_t k = 0; k < long_strings; ++k) longs.push_back(random_bits(long_length));
     char label[96];
     std::snprintf(label, sizeof label, "%zu strings of 1..%zu bits", strings, max_length);

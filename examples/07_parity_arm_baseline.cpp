@@ -23,20 +23,22 @@ int main(int argc, char** argv) {
 
   const auto t0 = std::chrono::steady_clock::now();
   double tail = 0;
-  const std::uint64_t total = std::max<std::uint64_t>(1, setup.steps / parity::arm_curriculum(setup).size()) * parity::arm_curriculum(setup).size();
+  const std::uint64_t total = std::max<std::uint64_t>(1, setup.steps / parity::arm_curriculum(setup).size()) *
+                              parity::arm_curriculum(setup).size();
   auto w = parity::train_arm_model(v, setup, [&](const apgen::train::step_stats& s) {
     if (s.step + 100 > total) tail += s.loss.total / 100;
   });
   const auto caps = parity::arm_curriculum(setup);
   std::printf("ARM: %zu parameters, a curriculum of %zu stages (longest string %zu, %zu, ..., %zu bits) of %zu strings "
               "each, %llu steps of %zu in %.1f s (loss over the last 100 steps %.3f; ln 2 = 0.693 is a coin)\n",
-              w.parameter_count(), caps.size(), caps.front(), caps[std::min<std::size_t>(1, caps.size() - 1)], caps.back(),
-              setup.examples, static_cast<unsigned long long>(setup.steps), setup.batch_size,
+              w.parameter_count(), caps.size(), caps.front(), caps[std::min<std::size_t>(1, caps.size() - 1)],
+              caps.back(), setup.examples, static_cast<unsigned long long>(setup.steps), setup.batch_size,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), tail);
 
   auto gen = apgen::make_generator(apgen::nn::transformer(w), apgen::schedules::autoregressive<>());
   std::mt19937_64 rng(99);
-  const std::size_t buckets[][2] = {{2, 5}, {6, 10}, {11, 20}, {21, 50}, {51, 100}, {101, 200}, {201, 500}, {501, 1000}};
+  const std::size_t buckets[][2] = {{2, 5},    {6, 10},    {11, 20},   {21, 50},
+                                    {51, 100}, {101, 200}, {201, 500}, {501, 1000}};
   std::printf("  %-12s %s\n", "bits", "correct");
   for (const auto& [lo, hi] : buckets) {
     std::vector<std::vector<int>> inputs(per_bucket);

@@ -3,8 +3,9 @@
 //
 // The contract under test: safetensors_file::parse, and nn::load_transformer on a parsed file, either return or
 // throw something derived from apgen::error, for any bytes; the loader never allocates more than the file holds
-// (a file whose metadata declares a huge model must fail before allocating it). A crash, a sanitizer report, a leak, a timeout, an allocation over -rss_limit_mb, or any other
-// exception is a finding. Two round-trip properties make a wrong answer a finding too:
+// (a file whose metadata declares a huge model must fail before allocating it). A crash, a sanitizer report, a leak, a
+// timeout, an allocation over -rss_limit_mb, or any other exception is a finding. Two round-trip properties make a
+// wrong answer a finding too:
 //   - a file that parses, written back as F32 with write_safetensors' layout, parses to the same tensors and
 //     metadata (bit for bit, NaNs compared as NaNs);
 //   - the bytes after the size field, when they are a JSON document on their own, survive to_json -> parse_json.
@@ -83,7 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_safetensors_round_trip(*file);
   try {
     const auto w = apgen::nn::load_transformer(*file, "fuzz input");
-    if (apgen::nn::transformer_weights::tensor_count(w.config) != file->size()) finding("a model loaded from a file with other tensors");
+    if (apgen::nn::transformer_weights::tensor_count(w.config) != file->size())
+      finding("a model loaded from a file with other tensors");
   } catch (const apgen::error&) {
   }
   return 0;

@@ -17,8 +17,8 @@ namespace io = apgen::io;
 namespace {
 
 void save(const std::string& path, const std::vector<std::byte>& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                              static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 /// A file whose header is written by hand (anything serialize_safetensors would not produce itself).

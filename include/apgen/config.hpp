@@ -64,7 +64,9 @@ private:
 inline constexpr double parallel_grain_ns = 20000.0;
 
 /// True when work of about `estimated_ns` single-thread nanoseconds should be shared among threads.
-[[nodiscard]] inline bool worth_threads(double estimated_ns) noexcept { return estimated_ns >= parallel_grain_ns && available_threads() > 1; }
+[[nodiscard]] inline bool worth_threads(double estimated_ns) noexcept {
+  return estimated_ns >= parallel_grain_ns && available_threads() > 1;
+}
 
 /// Runs body(thread, team_size) on a team of at most `want` OpenMP threads, or inline as body(0, 1) when want is 1
 /// or OpenMP is off. Callers divide their work by hand (blocks by thread, or an atomic counter): LLVM's libomp

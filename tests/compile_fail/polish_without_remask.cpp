@@ -6,6 +6,7 @@ int main() {
   apgen::vocabulary v({"a", "b"});
   auto model = apgen::make_denoiser(v.size(), [](std::span<const int>, apgen::matrix_view<float>) {});
   using polished = apgen::schedules::with_polish<apgen::schedules::masked_diffusion<>>;
-  apgen::generator<decltype(model), polished, apgen::edits::mdm> gen(model, polished(apgen::schedules::masked_diffusion<>{}));
+  apgen::generator<decltype(model), polished, apgen::edits::mdm> gen(model,
+                                                                     polished(apgen::schedules::masked_diffusion<>{}));
   (void)gen;
 }

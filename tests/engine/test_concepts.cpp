@@ -53,7 +53,8 @@ static_assert(!apgen::edits::mdm::allows<apgen::edits::remask>);
 static_assert(apgen::backends::backend<apgen::backends::serial>);
 static_assert(apgen::backends::backend<apgen::backends::simd>);
 static_assert(apgen::backends::backend<apgen::backends::omp>);
-static_assert(apgen::backends::backend<apgen::backends::cuda>); // a backend, not implemented: require_implemented says so
+static_assert(
+    apgen::backends::backend<apgen::backends::cuda>); // a backend, not implemented: require_implemented says so
 static_assert(!apgen::backends::backend<int>);
 static_assert(!apgen::backends::backend<apgen::sampling::greedy>);
 

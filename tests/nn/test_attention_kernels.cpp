@@ -60,7 +60,8 @@ TEST_CASE("attention kernels: S = Q K^T and O = P V match double-precision produ
         double worst_scaled = 0;
         for (std::size_t i = 0; i < nq; ++i)
           for (std::size_t c = 0; c < dh; ++c)
-            worst_scaled = std::max(worst_scaled, std::abs(static_cast<double>(o_scaled[i * ldo + c]) - static_cast<double>(o[i * ldo + c]) * row_scale[i]));
+            worst_scaled = std::max(worst_scaled, std::abs(static_cast<double>(o_scaled[i * ldo + c]) -
+                                                           static_cast<double>(o[i * ldo + c]) * row_scale[i]));
         CAPTURE(dh);
         CAPTURE(nq);
         CAPTURE(nk);
@@ -89,7 +90,8 @@ TEST_CASE("softmax: rows left as exponentials with 1 / sum on the side equal the
     for (Eigen::Index i = 0; i < a.size(); ++i) a.data()[i] = nd(rng);
     if (n > 1) a(2, 0) = -std::numeric_limits<float>::infinity(); // a masked key (a row always keeps one key)
     matrix b = a;
-    using row_block = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+    using row_block =
+        Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
     row_block ra(a.data(), 9, n, Eigen::OuterStride<>(n + 2)), rb(b.data(), 9, n, Eigen::OuterStride<>(n + 2));
     apgen::nn::softmax_rows(ra, 0.5f);
     std::vector<float> inv(9);
@@ -97,7 +99,8 @@ TEST_CASE("softmax: rows left as exponentials with 1 / sum on the side equal the
     CAPTURE(n);
     for (Eigen::Index i = 0; i < 9; ++i) {
       CHECK(std::abs(ra.row(i).sum() - 1.0f) < 1e-5f);
-      for (Eigen::Index j = 0; j < n; ++j) CHECK(std::abs(rb(i, j) * inv[static_cast<std::size_t>(i)] - ra(i, j)) <= 1e-6f * (1 + ra(i, j)));
+      for (Eigen::Index j = 0; j < n; ++j)
+        CHECK(std::abs(rb(i, j) * inv[static_cast<std::size_t>(i)] - ra(i, j)) <= 1e-6f * (1 + ra(i, j)));
     }
     if (n > 1) {
       CHECK(ra(2, 0) == 0.0f);

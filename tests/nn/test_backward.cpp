@@ -14,8 +14,15 @@
 namespace {
 
 apgen::nn::transformer_config tiny(bool causal, apgen::nn::activation act) {
-  return {.vocab_size = 7, .d_model = 8, .n_layers = 2, .n_heads = 2, .d_ff = 12, .feature_vocab_sizes = {4}, .act = act,
-          .causal = causal, .control_heads = true};
+  return {.vocab_size = 7,
+          .d_model = 8,
+          .n_layers = 2,
+          .n_heads = 2,
+          .d_ff = 12,
+          .feature_vocab_sizes = {4},
+          .act = act,
+          .causal = causal,
+          .control_heads = true};
 }
 
 struct example {
@@ -54,7 +61,8 @@ double worst_gradient_error(apgen::nn::transformer_config cfg) {
   g.set_zero();
   apgen::nn::backward_row(w, tape, dl, dc, g);
   std::vector<double*> grads;
-  g.for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, apgen::nn::init_kind) { grads.push_back(t.data()); });
+  g.for_each_tensor(
+      [&](const std::string&, auto& t, std::size_t, std::size_t, apgen::nn::init_kind) { grads.push_back(t.data()); });
   double worst = 0;
   std::size_t tensor = 0, checked = 0;
   w.for_each_tensor([&](const std::string& name, auto& t, std::size_t, std::size_t, apgen::nn::init_kind) {
@@ -83,58 +91,63 @@ double worst_gradient_error(apgen::nn::transformer_config cfg) {
 
 TEST_SUITE("backward") {
 
-TEST_CASE("gradients match finite differences: bidirectional, GELU") {
-  CHECK(worst_gradient_error(tiny(false, apgen::nn::activation::gelu)) < 1e-6);
-}
-TEST_CASE("gradients match finite differences: causal, SwiGLU") {
-  CHECK(worst_gradient_error(tiny(true, apgen::nn::activation::swiglu)) < 1e-6);
-}
+  TEST_CASE("gradients match finite differences: bidirectional, GELU") {
+    CHECK(worst_gradient_error(tiny(false, apgen::nn::activation::gelu)) < 1e-6);
+  }
+  TEST_CASE("gradients match finite differences: causal, SwiGLU") {
+    CHECK(worst_gradient_error(tiny(true, apgen::nn::activation::swiglu)) < 1e-6);
+  }
 
-TEST_CASE("gradients match finite differences: local attention window") {
-  auto bidir = tiny(false, apgen::nn::activation::gelu);
-  bidir.attention_window = 1; // the 6-token example has keys outside every query's window
-  CHECK(worst_gradient_error(bidir) < 1e-6);
-  auto causal = tiny(true, apgen::nn::activation::swiglu);
-  causal.attention_window = 2;
-  CHECK(worst_gradient_error(causal) < 1e-6);
-}
+  TEST_CASE("gradients match finite differences: local attention window") {
+    auto bidir = tiny(false, apgen::nn::activation::gelu);
+    bidir.attention_window = 1; // the 6-token example has keys outside every query's window
+    CHECK(worst_gradient_error(bidir) < 1e-6);
+    auto causal = tiny(true, apgen::nn::activation::swiglu);
+    causal.attention_window = 2;
+    CHECK(worst_gradient_error(causal) < 1e-6);
+  }
 
-TEST_CASE("the float pass agrees with the double pass") {
-  auto wf = apgen::nn::transformer_weights::random(tiny(false, apgen::nn::activation::gelu), 3, 0.3f);
-  auto wd = wf.cast<double>();
-  const example e;
-  apgen::nn::row_tape<float> tf;
-  apgen::nn::row_tape<double> td;
-  apgen::nn::forward_row(wf, std::span<const int>(e.tokens), e.features, tf);
-  apgen::nn::forward_row(wd, std::span<const int>(e.tokens), e.features, td);
-  apgen::nn::basic_matrix<float> dlf, dcf;
-  apgen::nn::basic_matrix<double> dld, dcd;
-  const auto lf = apgen::train::row_loss_and_grad(wf.config, tf, e.y(), {}, dlf, dcf);
-  const auto ld = apgen::train::row_loss_and_grad(wd.config, td, e.y(), {}, dld, dcd);
-  CHECK(lf.total == doctest::Approx(ld.total).epsilon(1e-5));
-  auto gf = wf;
-  gf.set_zero();
-  auto gd = wd;
-  gd.set_zero();
-  apgen::nn::backward_row(wf, tf, dlf, dcf, gf);
-  apgen::nn::backward_row(wd, td, dld, dcd, gd);
-  CHECK((gf.layers[0].qkv_w.cast<double>() - gd.layers[0].qkv_w).cwiseAbs().maxCoeff() < 1e-4 * (1 + gd.layers[0].qkv_w.cwiseAbs().maxCoeff()));
-  CHECK((gf.tok_embed.cast<double>() - gd.tok_embed).cwiseAbs().maxCoeff() < 1e-4 * (1 + gd.tok_embed.cwiseAbs().maxCoeff()));
-}
+  TEST_CASE("the float pass agrees with the double pass") {
+    auto wf = apgen::nn::transformer_weights::random(tiny(false, apgen::nn::activation::gelu), 3, 0.3f);
+    auto wd = wf.cast<double>();
+    const example e;
+    apgen::nn::row_tape<float> tf;
+    apgen::nn::row_tape<double> td;
+    apgen::nn::forward_row(wf, std::span<const int>(e.tokens), e.features, tf);
+    apgen::nn::forward_row(wd, std::span<const int>(e.tokens), e.features, td);
+    apgen::nn::basic_matrix<float> dlf, dcf;
+    apgen::nn::basic_matrix<double> dld, dcd;
+    const auto lf = apgen::train::row_loss_and_grad(wf.config, tf, e.y(), {}, dlf, dcf);
+    const auto ld = apgen::train::row_loss_and_grad(wd.config, td, e.y(), {}, dld, dcd);
+    CHECK(lf.total == doctest::Approx(ld.total).epsilon(1e-5));
+    auto gf = wf;
+    gf.set_zero();
+    auto gd = wd;
+    gd.set_zero();
+    apgen::nn::backward_row(wf, tf, dlf, dcf, gf);
+    apgen::nn::backward_row(wd, td, dld, dcd, gd);
+    CHECK((gf.layers[0].qkv_w.cast<double>() - gd.layers[0].qkv_w).cwiseAbs().maxCoeff() <
+          1e-4 * (1 + gd.layers[0].qkv_w.cwiseAbs().maxCoeff()));
+    CHECK((gf.tok_embed.cast<double>() - gd.tok_embed).cwiseAbs().maxCoeff() <
+          1e-4 * (1 + gd.tok_embed.cwiseAbs().maxCoeff()));
+  }
 
-TEST_CASE("bad supervision is refused by name") {
-  auto w = apgen::nn::transformer_weights::random(tiny(false, apgen::nn::activation::gelu), 3);
-  const example e;
-  apgen::nn::row_tape<float> t;
-  apgen::nn::forward_row(w, std::span<const int>(e.tokens), e.features, t);
-  apgen::nn::basic_matrix<float> dl, dc;
-  std::vector<int> short_targets{1, 2};
-  CHECK_THROWS_AS(apgen::train::row_loss_and_grad(w.config, t, {short_targets, e.remask, e.insert, e.erase}, {}, dl, dc), apgen::shape_mismatch);
-  std::vector<int> mask_target{-1, 0, -1, -1, -1, -1};
-  CHECK_THROWS_WITH_AS(apgen::train::row_loss_and_grad(w.config, t, {mask_target, e.remask, e.insert, e.erase}, {}, dl, dc),
-                       doctest::Contains("position 1"), apgen::invalid_token);
-  std::vector<int> bad_tokens{3, 9};
-  CHECK_THROWS_AS(apgen::nn::forward_row(w, std::span<const int>(bad_tokens), {{0, 1}}, t), apgen::invalid_token);
-}
+  TEST_CASE("bad supervision is refused by name") {
+    auto w = apgen::nn::transformer_weights::random(tiny(false, apgen::nn::activation::gelu), 3);
+    const example e;
+    apgen::nn::row_tape<float> t;
+    apgen::nn::forward_row(w, std::span<const int>(e.tokens), e.features, t);
+    apgen::nn::basic_matrix<float> dl, dc;
+    std::vector<int> short_targets{1, 2};
+    CHECK_THROWS_AS(
+        apgen::train::row_loss_and_grad(w.config, t, {short_targets, e.remask, e.insert, e.erase}, {}, dl, dc),
+        apgen::shape_mismatch);
+    std::vector<int> mask_target{-1, 0, -1, -1, -1, -1};
+    CHECK_THROWS_WITH_AS(
+        apgen::train::row_loss_and_grad(w.config, t, {mask_target, e.remask, e.insert, e.erase}, {}, dl, dc),
+        doctest::Contains("position 1"), apgen::invalid_token);
+    std::vector<int> bad_tokens{3, 9};
+    CHECK_THROWS_AS(apgen::nn::forward_row(w, std::span<const int>(bad_tokens), {{0, 1}}, t), apgen::invalid_token);
+  }
 
 } // TEST_SUITE

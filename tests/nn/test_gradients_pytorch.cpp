@@ -18,12 +18,17 @@
 
 namespace {
 
-std::string grad_fixture(const std::string& name) { return std::string(APGEN_TEST_DATA_DIR) + "/transformer/" + name; }
+std::string grad_fixture(const std::string& name) {
+  return std::string(APGEN_TEST_DATA_DIR) + "/transformer/" + name;
+}
 
-double relative_error(double got, double want) { return std::abs(got - want) / (1.0 + std::abs(want)); }
+double relative_error(double got, double want) {
+  return std::abs(got - want) / (1.0 + std::abs(want));
+}
 
 // The batch of a case file as training examples (features by the fixtures' rule, weights 1.0 and 0.7).
-std::vector<apgen::train::example> examples_of(const apgen::io::safetensors_file& cs, const apgen::nn::transformer_config& cfg) {
+std::vector<apgen::train::example> examples_of(const apgen::io::safetensors_file& cs,
+                                               const apgen::nn::transformer_config& cfg) {
   const std::size_t rows = std::stoul(cs.metadata().at("rows"));
   const double token_weight = std::stod(cs.metadata().at("token_weight"));
   const double control_weight = std::stod(cs.metadata().at("control_weight"));
@@ -40,7 +45,8 @@ std::vector<apgen::train::example> examples_of(const apgen::io::safetensors_file
     for (float t : cs.get("delete" + s, {L}).data) e.erase.push_back(static_cast<std::uint8_t>(t));
     e.features.resize(cfg.feature_vocab_sizes.size());
     for (std::size_t k = 0; k < e.features.size(); ++k)
-      for (std::size_t i = 0; i < L; ++i) e.features[k].push_back(static_cast<int>((i * (k + 3) + 1) % cfg.feature_vocab_sizes[k]));
+      for (std::size_t i = 0; i < L; ++i)
+        e.features[k].push_back(static_cast<int>((i * (k + 3) + 1) % cfg.feature_vocab_sizes[k]));
     e.token_weight = token_weight;
     e.control_weight = control_weight;
     batch.push_back(std::move(e));
@@ -73,7 +79,8 @@ double worst_gradient_error(const std::string& model) {
     apgen::nn::row_tape<Scalar> tape;
     apgen::nn::forward_row(w, std::span<const int>(batch[r].input), batch[r].features, tape);
     apgen::nn::basic_matrix<Scalar> dl, dc;
-    const auto l = apgen::train::row_loss_and_grad(w.config, tape, batch[r].supervision(), {batch[r].token_weight, batch[r].control_weight}, dl, dc);
+    const auto l = apgen::train::row_loss_and_grad(w.config, tape, batch[r].supervision(),
+                                                   {batch[r].token_weight, batch[r].control_weight}, dl, dc);
     worst_loss = std::max(worst_loss, relative_error(l.total, row_losses[r]));
   }
 
@@ -85,7 +92,8 @@ double worst_gradient_error(const std::string& model) {
     REQUIRE(want.data.size() == static_cast<std::size_t>(t.size()));
     ++tensors;
     for (Eigen::Index i = 0; i < t.size(); ++i) {
-      const double e = relative_error(static_cast<double>(t.data()[i]), static_cast<double>(want.data[static_cast<std::size_t>(i)]));
+      const double e =
+          relative_error(static_cast<double>(t.data()[i]), static_cast<double>(want.data[static_cast<std::size_t>(i)]));
       if (e > worst_grad) {
         worst_grad = e;
         worst_name = name;
@@ -98,10 +106,11 @@ double worst_gradient_error(const std::string& model) {
   CHECK(fixture_grads == tensors);
   std::ostringstream msg;
   msg.precision(15);
-  msg << model << " (" << (sizeof(Scalar) == 4 ? std::string("float") : std::string("double")) << "): loss " << loss.total << " vs PyTorch "
-      << cs.metadata().at("loss");
+  msg << model << " (" << (sizeof(Scalar) == 4 ? std::string("float") : std::string("double")) << "): loss "
+      << loss.total << " vs PyTorch " << cs.metadata().at("loss");
   msg.precision(3);
-  msg << ", worst relative error: loss " << worst_loss << ", gradients " << worst_grad << " (" << worst_name << ", " << tensors << " tensors)";
+  msg << ", worst relative error: loss " << worst_loss << ", gradients " << worst_grad << " (" << worst_name << ", "
+      << tensors << " tensors)";
   MESSAGE(msg.str());
   return std::max(worst_loss, worst_grad);
 }
@@ -110,17 +119,16 @@ double worst_gradient_error(const std::string& model) {
 
 TEST_SUITE("transformer") {
 
-TEST_CASE("training gradients agree with PyTorch: bidirectional GELU with a feature embedding, in float") {
-  CHECK(worst_gradient_error<float>("bidir_gelu") < 1e-4);
-}
-TEST_CASE("training gradients agree with PyTorch: bidirectional GELU with a feature embedding, in double") {
-  CHECK(worst_gradient_error<double>("bidir_gelu") < 1e-5);
-}
-TEST_CASE("training gradients agree with PyTorch: causal SwiGLU with control heads, in float") {
-  CHECK(worst_gradient_error<float>("causal_swiglu") < 1e-4);
-}
-TEST_CASE("training gradients agree with PyTorch: causal SwiGLU with control heads, in double") {
-  CHECK(worst_gradient_error<double>("causal_swiglu") < 1e-5);
-}
-
+  TEST_CASE("training gradients agree with PyTorch: bidirectional GELU with a feature embedding, in float") {
+    CHECK(worst_gradient_error<float>("bidir_gelu") < 1e-4);
+  }
+  TEST_CASE("training gradients agree with PyTorch: bidirectional GELU with a feature embedding, in double") {
+    CHECK(worst_gradient_error<double>("bidir_gelu") < 1e-5);
+  }
+  TEST_CASE("training gradients agree with PyTorch: causal SwiGLU with control heads, in float") {
+    CHECK(worst_gradient_error<float>("causal_swiglu") < 1e-4);
+  }
+  TEST_CASE("training gradients agree with PyTorch: causal SwiGLU with control heads, in double") {
+    CHECK(worst_gradient_error<double>("causal_swiglu") < 1e-5);
+  }
 }

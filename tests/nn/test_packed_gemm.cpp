@@ -28,9 +28,10 @@ TEST_CASE("packed weights: C += A W^T matches a double-precision product") {
   for (const shape sh : {shape{1, 1, 1}, shape{1, 7, 3}, shape{5, 1, 9}, shape{37, 700, 300}, shape{300, 48, 17},
                          shape{81, 384, 128}, shape{13, 2100, 1100}, shape{600, 130, 520}}) {
     const Eigen::Index m = sh.m, n = sh.n, k = sh.k; // plain locals: clang 14 cannot capture structured bindings
-    matrix a(m, k + 3), w(n, k + 5), c(m, n + 2); // wider than used: strides differ from widths
+    matrix a(m, k + 3), w(n, k + 5), c(m, n + 2);    // wider than used: strides differ from widths
     fill_normal(rng, {&a, &w, &c});
-    const Eigen::MatrixXd expect = c.leftCols(n).cast<double>() + a.leftCols(k).cast<double>() * w.leftCols(k).cast<double>().transpose();
+    const Eigen::MatrixXd expect =
+        c.leftCols(n).cast<double>() + a.leftCols(k).cast<double>() * w.leftCols(k).cast<double>().transpose();
     apgen::nn::packed_weight p;
     p.pack(w.data(), w.outerStride(), n, k);
     CHECK(p.rows() == n);
@@ -51,7 +52,8 @@ TEST_CASE("packed weights: C = A W^T + b and C += A W^T + b add the bias once, i
   std::mt19937 rng(13);
   const Eigen::Index block = apgen::nn::packed_weight::max_block_rows;
   // Widths below, at and past one row block (and several blocks), depths of 0 (bias only) and several k-slices.
-  for (const shape sh : {shape{1, 1, 1}, shape{7, 5, 0}, shape{9, block, 31}, shape{33, block + 1, 64}, shape{300, 3 * block + 17, 1100}}) {
+  for (const shape sh : {shape{1, 1, 1}, shape{7, 5, 0}, shape{9, block, 31}, shape{33, block + 1, 64},
+                         shape{300, 3 * block + 17, 1100}}) {
     const Eigen::Index m = sh.m, n = sh.n, k = sh.k;
     matrix a(m, k + 1), w(n, k + 1), c(m, n + 3);
     Eigen::RowVectorXf bias(n);
@@ -81,13 +83,14 @@ TEST_CASE("packed weights: the streamed form C = A W^T + b matches, at any desti
   const Eigen::Index block = apgen::nn::packed_weight::max_block_rows;
   // More activation rows than one packed chunk, several row blocks, several k-slices, a zero depth, and row
   // strides that leave the rows unaligned for streaming stores.
-  for (const shape sh : {shape{1, 1, 1, 0}, shape{3, 17, 0, 1}, shape{40, block + 5, 64, 3}, shape{600, 2 * block + 33, 1100, 0},
-                         shape{7, 3 * block, 96, 16}}) {
+  for (const shape sh : {shape{1, 1, 1, 0}, shape{3, 17, 0, 1}, shape{40, block + 5, 64, 3},
+                         shape{600, 2 * block + 33, 1100, 0}, shape{7, 3 * block, 96, 16}}) {
     const Eigen::Index m = sh.m, n = sh.n, k = sh.k;
     matrix a(m, k + 1), w(n, k + 2), c(m, n + sh.pad);
     Eigen::RowVectorXf bias(n);
     fill_normal(rng, {&a, &w, &c}, &bias);
-    const Eigen::MatrixXd expect = (a.leftCols(k).cast<double>() * w.leftCols(k).cast<double>().transpose()).rowwise() + bias.cast<double>();
+    const Eigen::MatrixXd expect =
+        (a.leftCols(k).cast<double>() * w.leftCols(k).cast<double>().transpose()).rowwise() + bias.cast<double>();
     apgen::nn::packed_weight p;
     p.pack(w.data(), w.outerStride(), n, k);
     apgen::nn::packed_gemm_scratch scratch;
@@ -96,7 +99,8 @@ TEST_CASE("packed weights: the streamed form C = A W^T + b matches, at any desti
     CAPTURE(n);
     CAPTURE(k);
     p.apply_streamed(a.data(), a.outerStride(), bias.data(), c.data(), c.outerStride(), m, scratch);
-    CHECK((c.leftCols(n).cast<double>() - expect).cwiseAbs().maxCoeff() < 1e-4 * std::sqrt(static_cast<double>(k + 1)) * 4);
+    CHECK((c.leftCols(n).cast<double>() - expect).cwiseAbs().maxCoeff() <
+          1e-4 * std::sqrt(static_cast<double>(k + 1)) * 4);
     CHECK(c.rightCols(sh.pad) == before.rightCols(sh.pad));
   }
 }

@@ -17,10 +17,13 @@ using flat_object = std::map<std::string, std::vector<long long>>;
 inline flat_object parse_flat_json(const std::string& s) {
   flat_object out;
   std::size_t i = 0;
-  auto skip = [&] { while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i; };
+  auto skip = [&] {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  };
   auto expect = [&](char c) {
     skip();
-    if (i >= s.size() || s[i] != c) throw apgen::parse_error("flat json: expected '" + std::string(1, c) + "' at " + std::to_string(i));
+    if (i >= s.size() || s[i] != c)
+      throw apgen::parse_error("flat json: expected '" + std::string(1, c) + "' at " + std::to_string(i));
     ++i;
   };
   auto number = [&] {
@@ -44,12 +47,16 @@ inline flat_object parse_flat_json(const std::string& s) {
     if (s[i] == '[') {
       ++i;
       skip();
-      if (s[i] == ']') ++i;
+      if (s[i] == ']')
+        ++i;
       else
         for (;;) {
           vals.push_back(number());
           skip();
-          if (s[i] == ',') { ++i; continue; }
+          if (s[i] == ',') {
+            ++i;
+            continue;
+          }
           expect(']');
           break;
         }
@@ -58,7 +65,10 @@ inline flat_object parse_flat_json(const std::string& s) {
     }
     out[key] = vals;
     skip();
-    if (s[i] == ',') { ++i; continue; }
+    if (s[i] == ',') {
+      ++i;
+      continue;
+    }
     expect('}');
     break;
   }
@@ -75,6 +85,8 @@ inline std::vector<flat_object> read_jsonl(const std::string& path) {
   return rows;
 }
 
-inline std::vector<int> as_ints(const std::vector<long long>& v) { return {v.begin(), v.end()}; }
+inline std::vector<int> as_ints(const std::vector<long long>& v) {
+  return {v.begin(), v.end()};
+}
 
 } // namespace apgen::testing

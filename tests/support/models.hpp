@@ -25,7 +25,8 @@ inline std::uint64_t content_hash(std::span<const token_id> row) {
 template <class Tokens, class Value>
 void fill_hashed_logits(Tokens&& tok, std::uint64_t row_hash, std::size_t length, std::size_t vocab, Value&& value) {
   for (std::size_t i = 0; i < length; ++i)
-    for (std::size_t v = 0; v < vocab; ++v) tok(i, v) = value(apgen::detail::splitmix64(row_hash ^ (i * 1315423911ull) ^ (v << 40)));
+    for (std::size_t v = 0; v < vocab; ++v)
+      tok(i, v) = value(apgen::detail::splitmix64(row_hash ^ (i * 1315423911ull) ^ (v << 40)));
 }
 
 /// Logits in [-scale, scale] drawn from a hash of (row content, position, token). Optional control logits too.
@@ -42,14 +43,16 @@ struct hashed_model {
       if (!ctx.is_active(r)) continue;
       const auto row = c.row(r);
       const std::uint64_t h = content_hash(row);
-      fill_hashed_logits(out.tokens(r), h, row.size(), vocab,
-                         [&](std::uint64_t x) { return scale * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f); });
+      fill_hashed_logits(out.tokens(r), h, row.size(), vocab, [&](std::uint64_t x) {
+        return scale * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f);
+      });
       if (controls) {
         auto ctl = out.controls(r);
         for (std::size_t i = 0; i < row.size(); ++i)
           for (std::size_t k = 0; k < 3; ++k) {
             const std::uint64_t x = apgen::detail::splitmix64(h ^ (i * 2654435761ull) ^ ((k + 100) << 40));
-            ctl(i, k) = control_bias + 2.0f * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f);
+            ctl(i, k) =
+                control_bias + 2.0f * (static_cast<float>(x >> 40) / static_cast<float>(1ull << 24) * 2.0f - 1.0f);
           }
       }
     }

@@ -11,8 +11,9 @@ struct reference_bits {
   std::vector<int> remask, insert, erase;
 };
 
-inline std::vector<int> reference_transition(const std::vector<int>& x, const std::vector<int>& y, const reference_bits& bits,
-                                             int mask, const std::vector<int>& unmask = {}) {
+inline std::vector<int> reference_transition(const std::vector<int>& x, const std::vector<int>& y,
+                                             const reference_bits& bits, int mask,
+                                             const std::vector<int>& unmask = {}) {
   std::vector<int> next;
   for (std::size_t i = 0; i < x.size(); ++i) {
     const bool is_mask = x[i] == mask;

@@ -94,7 +94,8 @@ TEST_CASE("ARM baseline examples supervise only the answer after =") {
   CHECK(parity::arm_answer(v, {1, 1, 1}) == v.id("1"));
   parity::arm_training bad;
   bad.min_length = bad.max_length = 5;
-  CHECK_THROWS_WITH_AS((void)parity::train_arm_model(v, bad), doctest::Contains("length range"), apgen::invalid_argument);
+  CHECK_THROWS_WITH_AS((void)parity::train_arm_model(v, bad), doctest::Contains("length range"),
+                       apgen::invalid_argument);
   const auto caps = parity::arm_curriculum({});
   CHECK(caps.front() == 3);
   CHECK(caps.back() == 100);

@@ -86,7 +86,8 @@ constexpr void require_implemented() {
   static_assert(!std::is_same_v<B, cuda>,
                 "apgen: backends::cuda is reserved and not implemented yet; use backends::omp (CPU threads + SIMD), "
                 "backends::simd or backends::serial");
-  static_assert(is_cpu_backend<B> || std::is_same_v<B, cuda>, "apgen: unknown backend tag; use backends::serial, simd or omp");
+  static_assert(is_cpu_backend<B> || std::is_same_v<B, cuda>,
+                "apgen: unknown backend tag; use backends::serial, simd or omp");
 }
 
 } // namespace apgen::backends

@@ -35,7 +35,8 @@ public:
     if (capacities.empty()) detail::fail<invalid_argument>("canvas: a batch needs at least one row");
     m_offset.resize(capacities.size() + 1, 0);
     for (std::size_t r = 0; r < capacities.size(); ++r) {
-      if (capacities[r] == 0) detail::fail<invalid_argument>("canvas: row ", r, " has capacity 0; a row needs at least one slot");
+      if (capacities[r] == 0)
+        detail::fail<invalid_argument>("canvas: row ", r, " has capacity 0; a row needs at least one slot");
       m_offset[r + 1] = m_offset[r] + capacities[r];
     }
     m_length.assign(capacities.size(), 0);
@@ -102,7 +103,8 @@ public:
     if (tokens.size() > cap)
       detail::fail<capacity_exceeded>("canvas: row ", r, " gets ", tokens.size(), " tokens but its capacity is ", cap);
     if (locked_prefix > tokens.size())
-      detail::fail<invalid_argument>("canvas: locked prefix ", locked_prefix, " is longer than row ", r, " (", tokens.size(), " tokens)");
+      detail::fail<invalid_argument>("canvas: locked prefix ", locked_prefix, " is longer than row ", r, " (",
+                                     tokens.size(), " tokens)");
     for (std::size_t i = 0; i < tokens.size(); ++i) check_token(tokens[i], r, i);
     std::copy(tokens.begin(), tokens.end(), m_tokens.begin() + static_cast<std::ptrdiff_t>(m_offset[r]));
     for (std::size_t i = 0; i < tokens.size(); ++i) m_locked[m_offset[r] + i] = i < locked_prefix ? 1 : 0;
@@ -121,7 +123,9 @@ public:
 
   /// Locks or unlocks one position of row r.
   void set_locked(std::size_t r, std::size_t position, bool on) {
-    if (position >= length(r)) detail::fail<invalid_argument>("canvas: position ", position, " is past the end of row ", r, " (length ", length(r), ")");
+    if (position >= length(r))
+      detail::fail<invalid_argument>("canvas: position ", position, " is past the end of row ", r, " (length ",
+                                     length(r), ")");
     m_locked[m_offset[r] + position] = on ? 1 : 0;
   }
 
@@ -150,12 +154,14 @@ public:
 
 private:
   std::size_t checked_row(std::size_t r) const {
-    if (r >= m_length.size()) detail::fail<invalid_argument>("canvas: row ", r, " is out of range (batch of ", m_length.size(), ")");
+    if (r >= m_length.size())
+      detail::fail<invalid_argument>("canvas: row ", r, " is out of range (batch of ", m_length.size(), ")");
     return r;
   }
   void check_token(token_id t, std::size_t r, std::size_t i) const {
     if (t < 0 || static_cast<std::size_t>(t) >= m_vocab_size)
-      detail::fail<invalid_token>("canvas: token id ", t, " at row ", r, ", position ", i, " is out of range [0, ", m_vocab_size, ")");
+      detail::fail<invalid_token>("canvas: token id ", t, " at row ", r, ", position ", i, " is out of range [0, ",
+                                  m_vocab_size, ")");
   }
 
   std::size_t m_vocab_size;
@@ -177,9 +183,11 @@ private:
 }
 
 /// Parses `text` with `vocab` into row r of `c` (the first `locked_prefix` tokens locked).
-inline void assign_text(const vocabulary& vocab, canvas& c, std::size_t r, std::string_view text, std::size_t locked_prefix = 0) {
+inline void assign_text(const vocabulary& vocab, canvas& c, std::size_t r, std::string_view text,
+                        std::size_t locked_prefix = 0) {
   if (vocab.size() != c.vocab_size())
-    detail::fail<shape_mismatch>("assign_text: vocabulary has ", vocab.size(), " tokens, canvas expects ", c.vocab_size());
+    detail::fail<shape_mismatch>("assign_text: vocabulary has ", vocab.size(), " tokens, canvas expects ",
+                                 c.vocab_size());
   c.assign(r, vocab.from_text(text), locked_prefix);
 }
 

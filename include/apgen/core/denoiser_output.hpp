@@ -23,7 +23,9 @@ struct head_set {
   [[nodiscard]] constexpr bool covers(const head_set& need) const noexcept {
     return (tokens || !need.tokens) && (controls || !need.controls);
   }
-  constexpr head_set operator|(const head_set& o) const noexcept { return {tokens || o.tokens, controls || o.controls}; }
+  constexpr head_set operator|(const head_set& o) const noexcept {
+    return {tokens || o.tokens, controls || o.controls};
+  }
 };
 
 namespace heads {
@@ -70,20 +72,24 @@ public:
 
   /// Row r's token logits: length(r) x V. Empty when the token head was not requested.
   [[nodiscard]] matrix_view<float> tokens(std::size_t r) noexcept {
-    return m_tokens.empty() ? matrix_view<float>{} : matrix_view<float>{m_tokens.data() + m_offsets[r] * m_vocab, row_length(r), m_vocab};
+    return m_tokens.empty() ? matrix_view<float>{}
+                            : matrix_view<float>{m_tokens.data() + m_offsets[r] * m_vocab, row_length(r), m_vocab};
   }
   [[nodiscard]] matrix_view<const float> tokens(std::size_t r) const noexcept {
-    return m_tokens.empty() ? matrix_view<const float>{}
-                            : matrix_view<const float>{m_tokens.data() + m_offsets[r] * m_vocab, row_length(r), m_vocab};
+    return m_tokens.empty()
+               ? matrix_view<const float>{}
+               : matrix_view<const float>{m_tokens.data() + m_offsets[r] * m_vocab, row_length(r), m_vocab};
   }
   /// Row r's control logits: length(r) x 3 (remask, insert, delete). Empty when not requested.
   [[nodiscard]] matrix_view<float> controls(std::size_t r) noexcept {
-    return m_controls.empty() ? matrix_view<float>{}
-                              : matrix_view<float>{m_controls.data() + m_offsets[r] * control_count, row_length(r), control_count};
+    return m_controls.empty()
+               ? matrix_view<float>{}
+               : matrix_view<float>{m_controls.data() + m_offsets[r] * control_count, row_length(r), control_count};
   }
   [[nodiscard]] matrix_view<const float> controls(std::size_t r) const noexcept {
     return m_controls.empty() ? matrix_view<const float>{}
-                              : matrix_view<const float>{m_controls.data() + m_offsets[r] * control_count, row_length(r), control_count};
+                              : matrix_view<const float>{m_controls.data() + m_offsets[r] * control_count,
+                                                         row_length(r), control_count};
   }
 
   /// The whole packed token-logit buffer (total_positions x V), for denoisers that write all rows at once.

@@ -16,14 +16,16 @@ template <class T>
 class matrix_view {
 public:
   constexpr matrix_view() noexcept = default;
-  constexpr matrix_view(T* data, std::size_t rows, std::size_t cols) noexcept : m_data(data), m_rows(rows), m_cols(cols) {}
+  constexpr matrix_view(T* data, std::size_t rows, std::size_t cols) noexcept
+      : m_data(data), m_rows(rows), m_cols(cols) {}
 
   [[nodiscard]] constexpr std::size_t rows() const noexcept { return m_rows; }
   [[nodiscard]] constexpr std::size_t cols() const noexcept { return m_cols; }
   [[nodiscard]] constexpr T* data() const noexcept { return m_data; }
   [[nodiscard]] constexpr T& operator()(std::size_t i, std::size_t j) const {
     if (i >= m_rows || j >= m_cols) [[unlikely]]
-      detail::fail<invalid_argument>("matrix_view: element (", i, ", ", j, ") is outside the ", m_rows, " x ", m_cols, " view");
+      detail::fail<invalid_argument>("matrix_view: element (", i, ", ", j, ") is outside the ", m_rows, " x ", m_cols,
+                                     " view");
     return m_data[i * m_cols + j];
   }
   /// Row i as a span of cols() values.

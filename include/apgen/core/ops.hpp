@@ -21,11 +21,16 @@ enum op_bits : std::uint8_t {
 /// Names of single ops for traces and messages.
 [[nodiscard]] constexpr std::string_view op_name(std::uint8_t op) noexcept {
   switch (op) {
-  case op_unmask: return "unmask";
-  case op_remask: return "remask";
-  case op_insert: return "insert";
-  case op_erase: return "delete";
-  default: return "none";
+  case op_unmask:
+    return "unmask";
+  case op_remask:
+    return "remask";
+  case op_insert:
+    return "insert";
+  case op_erase:
+    return "delete";
+  default:
+    return "none";
   }
 }
 
@@ -42,7 +47,9 @@ struct row_delta {
   bool cancelled_out = false;
 
   /// True when the row's token sequence differs from before the step.
-  [[nodiscard]] constexpr bool changed() const noexcept { return !cancelled_out && unmasked + remasked + inserted + erased > 0; }
+  [[nodiscard]] constexpr bool changed() const noexcept {
+    return !cancelled_out && unmasked + remasked + inserted + erased > 0;
+  }
   constexpr row_delta& operator+=(const row_delta& o) noexcept {
     unmasked += o.unmasked;
     remasked += o.remasked;

@@ -13,10 +13,10 @@ namespace apgen {
 
 /// Independent random streams, so that one use of randomness never shifts another's.
 enum class rng_stream : std::uint32_t {
-  token_noise = 1,  ///< Gumbel noise of token sampling
-  order = 2,        ///< random unmasking order
-  denoiser = 3,     ///< free for stochastic denoisers and oracles
-  user = 16,        ///< first value free for user code
+  token_noise = 1, ///< Gumbel noise of token sampling
+  order = 2,       ///< random unmasking order
+  denoiser = 3,    ///< free for stochastic denoisers and oracles
+  user = 16,       ///< first value free for user code
 };
 
 namespace detail {
@@ -34,7 +34,8 @@ constexpr std::uint64_t splitmix64(std::uint64_t x) noexcept {
 } // namespace detail
 
 /// The Philox4x32 block function with 10 rounds.
-constexpr std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> ctr, std::array<std::uint32_t, 2> key) noexcept {
+constexpr std::array<std::uint32_t, 4> philox4x32_10(std::array<std::uint32_t, 4> ctr,
+                                                     std::array<std::uint32_t, 2> key) noexcept {
   for (int round = 0; round < 10; ++round) {
     const std::uint64_t p0 = static_cast<std::uint64_t>(detail::philox_m0) * ctr[0];
     const std::uint64_t p1 = static_cast<std::uint64_t>(detail::philox_m1) * ctr[2];
@@ -59,12 +60,14 @@ constexpr double bits_to_open_unit(std::uint32_t hi, std::uint32_t lo) noexcept 
 /// asked for, in any thread, in any batch.
 class counter_rng {
 public:
-  constexpr counter_rng(std::uint64_t seed, rng_stream stream) noexcept : m_seed(seed), m_stream(static_cast<std::uint32_t>(stream)) {}
+  constexpr counter_rng(std::uint64_t seed, rng_stream stream) noexcept
+      : m_seed(seed), m_stream(static_cast<std::uint32_t>(stream)) {}
 
   /// Two independent uniforms in (0, 1) for one (row, position, step, index) cell.
-  [[nodiscard]] constexpr std::array<double, 2> uniform2(std::uint64_t row_key, std::uint32_t position, std::uint32_t step,
-                                                         std::uint32_t index = 0) const noexcept {
-    const std::uint64_t k = detail::splitmix64(m_seed ^ detail::splitmix64((static_cast<std::uint64_t>(m_stream) << 32) | (row_key >> 32)));
+  [[nodiscard]] constexpr std::array<double, 2> uniform2(std::uint64_t row_key, std::uint32_t position,
+                                                         std::uint32_t step, std::uint32_t index = 0) const noexcept {
+    const std::uint64_t k =
+        detail::splitmix64(m_seed ^ detail::splitmix64((static_cast<std::uint64_t>(m_stream) << 32) | (row_key >> 32)));
     const auto out = philox4x32_10({index, position, step, static_cast<std::uint32_t>(row_key)},
                                    {static_cast<std::uint32_t>(k), static_cast<std::uint32_t>(k >> 32)});
     return {bits_to_open_unit(out[0], out[1]), bits_to_open_unit(out[2], out[3])};
@@ -77,7 +80,8 @@ public:
   }
 
   /// A standard Gumbel draw, -log(-log(u)), computed in double so that the tail is not cut off by float rounding.
-  [[nodiscard]] double gumbel(std::uint64_t row_key, std::uint32_t position, std::uint32_t step, std::uint32_t index) const noexcept {
+  [[nodiscard]] double gumbel(std::uint64_t row_key, std::uint32_t position, std::uint32_t step,
+                              std::uint32_t index) const noexcept {
     return -std::log(-std::log(uniform(row_key, position, step, index)));
   }
 

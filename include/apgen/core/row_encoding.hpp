@@ -38,8 +38,8 @@ namespace apgen {
 
 /// The shape of a task's encoding: how many features, the ids each takes, and the allowed-token sets.
 struct feature_schema {
-  std::vector<std::size_t> feature_vocab_sizes{};       ///< feature k takes ids in [0, feature_vocab_sizes[k])
-  std::vector<std::vector<token_id>> allowed_sets{};    ///< set s is allowed class s + 1; ids sorted, no repeats
+  std::vector<std::size_t> feature_vocab_sizes{};    ///< feature k takes ids in [0, feature_vocab_sizes[k])
+  std::vector<std::vector<token_id>> allowed_sets{}; ///< set s is allowed class s + 1; ids sorted, no repeats
 
   [[nodiscard]] bool empty() const noexcept { return feature_vocab_sizes.empty() && allowed_sets.empty(); }
   friend bool operator==(const feature_schema&, const feature_schema&) = default;
@@ -57,9 +57,12 @@ struct feature_schema {
       if (set.empty()) detail::fail<invalid_argument>("feature schema: allowed set ", s, " is empty");
       for (std::size_t j = 0; j < set.size(); ++j) {
         if (set[j] < 0 || (vocab_size != 0 && static_cast<std::size_t>(set[j]) >= vocab_size))
-          detail::fail<invalid_argument>("feature schema: allowed set ", s, " holds id ", set[j], ", outside the vocabulary");
-        if (set[j] == mask) detail::fail<invalid_argument>("feature schema: allowed set ", s, " holds the MASK id ", mask);
-        if (j && set[j] <= set[j - 1]) detail::fail<invalid_argument>("feature schema: allowed set ", s, " is not sorted without repeats");
+          detail::fail<invalid_argument>("feature schema: allowed set ", s, " holds id ", set[j],
+                                         ", outside the vocabulary");
+        if (set[j] == mask)
+          detail::fail<invalid_argument>("feature schema: allowed set ", s, " holds the MASK id ", mask);
+        if (j && set[j] <= set[j - 1])
+          detail::fail<invalid_argument>("feature schema: allowed set ", s, " is not sorted without repeats");
       }
     }
   }
@@ -84,24 +87,28 @@ struct row_encoding {
 /// Checks that `e` encodes a row of `length` positions under `schema`: one feature vector per feature, each of
 /// `length` ids in range; `allowed` empty or of `length` classes, each naming a set of the schema. Throws
 /// shape_mismatch (sizes) or invalid_token (ids, classes) with a message that starts with `where`.
-inline void validate_encoding(const row_encoding& e, std::size_t length, const feature_schema& schema, std::string_view where) {
+inline void validate_encoding(const row_encoding& e, std::size_t length, const feature_schema& schema,
+                              std::string_view where) {
   if (e.features.size() != schema.feature_vocab_sizes.size())
-    detail::fail<shape_mismatch>(where, ": ", e.features.size(), " feature rows, the schema has ", schema.feature_vocab_sizes.size(), " features");
+    detail::fail<shape_mismatch>(where, ": ", e.features.size(), " feature rows, the schema has ",
+                                 schema.feature_vocab_sizes.size(), " features");
   for (std::size_t k = 0; k < e.features.size(); ++k) {
     if (e.features[k].size() != length)
-      detail::fail<shape_mismatch>(where, ": feature ", k, " has ", e.features[k].size(), " positions, the row has ", length);
+      detail::fail<shape_mismatch>(where, ": feature ", k, " has ", e.features[k].size(), " positions, the row has ",
+                                   length);
     for (std::size_t i = 0; i < length; ++i) {
       const token_id f = e.features[k][i];
       if (f < 0 || static_cast<std::size_t>(f) >= schema.feature_vocab_sizes[k])
-        detail::fail<invalid_token>(where, ": feature ", k, " of position ", i, " is ", f, ", outside [0, ", schema.feature_vocab_sizes[k], ")");
+        detail::fail<invalid_token>(where, ": feature ", k, " of position ", i, " is ", f, ", outside [0, ",
+                                    schema.feature_vocab_sizes[k], ")");
     }
   }
   if (!e.allowed.empty() && e.allowed.size() != length)
     detail::fail<shape_mismatch>(where, ": ", e.allowed.size(), " allowed classes, the row has ", length, " positions");
   for (std::size_t i = 0; i < e.allowed.size(); ++i)
     if (e.allowed[i] > schema.allowed_sets.size())
-      detail::fail<invalid_token>(where, ": allowed class ", e.allowed[i], " of position ", i, " names no set (the schema has ",
-                                  schema.allowed_sets.size(), ")");
+      detail::fail<invalid_token>(where, ": allowed class ", e.allowed[i], " of position ", i,
+                                  " names no set (the schema has ", schema.allowed_sets.size(), ")");
 }
 
 // clang-format off
@@ -120,8 +127,8 @@ public:
   row_encoder() = default;
   /// Wraps `e`; validates its schema (see feature_schema::validate).
   template <task_encoder E>
-    requires(!std::same_as<std::remove_cvref_t<E>, row_encoder>)
-  explicit row_encoder(E e) : m_schema(std::make_shared<const feature_schema>(e.schema())) {
+  requires(!std::same_as<std::remove_cvref_t<E>, row_encoder>) explicit row_encoder(E e)
+      : m_schema(std::make_shared<const feature_schema>(e.schema())) {
     m_schema->validate();
     m_encode = [enc = std::move(e)](std::span<const token_id> row, row_encoding& out) { enc.encode(row, out); };
   }

@@ -20,9 +20,9 @@ struct row_progress {
 /// The step in progress.
 struct step_context {
   std::uint64_t seed = 0;
-  std::uint32_t step = 0;                     ///< 0-based step index of this generation
-  std::span<const std::uint8_t> active{};     ///< per row: 1 while the row runs (empty = all rows run)
-  std::span<const row_progress> progress{};   ///< per row (empty outside a generator)
+  std::uint32_t step = 0;                   ///< 0-based step index of this generation
+  std::span<const std::uint8_t> active{};   ///< per row: 1 while the row runs (empty = all rows run)
+  std::span<const row_progress> progress{}; ///< per row (empty outside a generator)
   /// Per packed position (rows one after another, by current length): nonzero where the token pass will read the
   /// token logits this step. A denoiser may skip its token head elsewhere (an ARM step reads one position); control
   /// logits are always needed where the schedule reads controls. Empty means every position is read.
@@ -38,11 +38,15 @@ struct step_context {
   const feature_schema* schema = nullptr; ///< the schema of `encodings` (null when they are empty)
 
   [[nodiscard]] bool is_active(std::size_t r) const noexcept { return active.empty() || active[r] != 0; }
-  [[nodiscard]] row_progress progress_of(std::size_t r) const noexcept { return progress.empty() ? row_progress{} : progress[r]; }
+  [[nodiscard]] row_progress progress_of(std::size_t r) const noexcept {
+    return progress.empty() ? row_progress{} : progress[r];
+  }
   /// Whether packed position k's token logits are read this step.
   [[nodiscard]] bool wants_tokens(std::size_t k) const noexcept { return want.empty() || want[k] != 0; }
   /// The encoding of row r, or null without an encoder.
-  [[nodiscard]] const row_encoding* encoding_of(std::size_t r) const noexcept { return encodings.empty() ? nullptr : &encodings[r]; }
+  [[nodiscard]] const row_encoding* encoding_of(std::size_t r) const noexcept {
+    return encodings.empty() ? nullptr : &encodings[r];
+  }
 };
 
 } // namespace apgen

@@ -25,12 +25,12 @@ enum score_request : std::uint8_t {
 /// Per-position decisions for one step of a batch. Buffers only grow (reserve once with `reserve_for`), so steps
 /// in steady state do not allocate.
 struct step_plan {
-  std::vector<std::size_t> offsets;   ///< rows+1 packed offsets
-  std::vector<token_id> token;        ///< y_i (meaningful where the position is MASK)
-  std::vector<float> score;           ///< confidence of y_i under the schedule's measure (higher = surer)
-  std::vector<float> control;         ///< 3 per position: P(remask), P(insert), P(delete); empty when unused
-  std::vector<std::uint8_t> ops;      ///< op_bits per position
-  std::vector<std::uint8_t> want;     ///< what to score per position (score_request), set by the schedule
+  std::vector<std::size_t> offsets; ///< rows+1 packed offsets
+  std::vector<token_id> token;      ///< y_i (meaningful where the position is MASK)
+  std::vector<float> score;         ///< confidence of y_i under the schedule's measure (higher = surer)
+  std::vector<float> control;       ///< 3 per position: P(remask), P(insert), P(delete); empty when unused
+  std::vector<std::uint8_t> ops;    ///< op_bits per position
+  std::vector<std::uint8_t> want;   ///< what to score per position (score_request), set by the schedule
 
   /// Reserves room for the largest batch `c` can hold, so later reshapes never allocate.
   void reserve_for(const canvas& c, bool with_controls) {
@@ -56,13 +56,27 @@ struct step_plan {
 
   [[nodiscard]] std::size_t rows() const noexcept { return offsets.empty() ? 0 : offsets.size() - 1; }
   [[nodiscard]] std::size_t row_length(std::size_t r) const noexcept { return offsets[r + 1] - offsets[r]; }
-  [[nodiscard]] std::span<token_id> tokens_of(std::size_t r) noexcept { return {token.data() + offsets[r], row_length(r)}; }
-  [[nodiscard]] std::span<float> scores_of(std::size_t r) noexcept { return {score.data() + offsets[r], row_length(r)}; }
-  [[nodiscard]] std::span<std::uint8_t> ops_of(std::size_t r) noexcept { return {ops.data() + offsets[r], row_length(r)}; }
-  [[nodiscard]] std::span<const token_id> tokens_of(std::size_t r) const noexcept { return {token.data() + offsets[r], row_length(r)}; }
-  [[nodiscard]] std::span<const float> scores_of(std::size_t r) const noexcept { return {score.data() + offsets[r], row_length(r)}; }
-  [[nodiscard]] std::span<const std::uint8_t> ops_of(std::size_t r) const noexcept { return {ops.data() + offsets[r], row_length(r)}; }
-  [[nodiscard]] std::span<std::uint8_t> want_of(std::size_t r) noexcept { return {want.data() + offsets[r], row_length(r)}; }
+  [[nodiscard]] std::span<token_id> tokens_of(std::size_t r) noexcept {
+    return {token.data() + offsets[r], row_length(r)};
+  }
+  [[nodiscard]] std::span<float> scores_of(std::size_t r) noexcept {
+    return {score.data() + offsets[r], row_length(r)};
+  }
+  [[nodiscard]] std::span<std::uint8_t> ops_of(std::size_t r) noexcept {
+    return {ops.data() + offsets[r], row_length(r)};
+  }
+  [[nodiscard]] std::span<const token_id> tokens_of(std::size_t r) const noexcept {
+    return {token.data() + offsets[r], row_length(r)};
+  }
+  [[nodiscard]] std::span<const float> scores_of(std::size_t r) const noexcept {
+    return {score.data() + offsets[r], row_length(r)};
+  }
+  [[nodiscard]] std::span<const std::uint8_t> ops_of(std::size_t r) const noexcept {
+    return {ops.data() + offsets[r], row_length(r)};
+  }
+  [[nodiscard]] std::span<std::uint8_t> want_of(std::size_t r) noexcept {
+    return {want.data() + offsets[r], row_length(r)};
+  }
 };
 
 } // namespace apgen

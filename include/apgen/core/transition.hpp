@@ -44,8 +44,8 @@ inline std::uint8_t effective_ops(std::uint8_t requested, bool locked, bool last
 /// What writing one row into the second buffer found.
 struct row_outcome {
   row_delta delta;
-  std::size_t length = 0;         ///< the new length (valid unless overflowed)
-  std::size_t bad_position = 0;   ///< first position whose chosen token is out of range
+  std::size_t length = 0;       ///< the new length (valid unless overflowed)
+  std::size_t bad_position = 0; ///< first position whose chosen token is out of range
   bool bad_token = false;
 };
 
@@ -82,7 +82,9 @@ row_outcome write_row(canvas& c, const step_plan& plan, std::size_t r, const tra
       if constexpr (Recorder::enabled)
         rec.record(trace_record{opt.step, key, op, static_cast<std::uint32_t>(i), from, to, score});
     };
-    [[maybe_unused]] auto control_prob = [&](int k) { return control ? control[3 * i + static_cast<std::size_t>(k)] : NAN; };
+    [[maybe_unused]] auto control_prob = [&](int k) {
+      return control ? control[3 * i + static_cast<std::size_t>(k)] : NAN;
+    };
     const bool is_mask = old == m;
     if (is_mask && (b & op_erase)) {
       ++d.erased;
@@ -174,15 +176,16 @@ void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> del
     detail::fail<shape_mismatch>("transition: ", active.size(), " active flags for ", rows, " rows");
   for (std::size_t r = 0; r < rows; ++r)
     if (plan.row_length(r) != c.length(r))
-      detail::fail<shape_mismatch>("transition: plan row ", r, " has ", plan.row_length(r), " positions, canvas row has ", c.length(r));
+      detail::fail<shape_mismatch>("transition: plan row ", r, " has ", plan.row_length(r),
+                                   " positions, canvas row has ", c.length(r));
   // The plan's buffers are read at every position of every active row: their sizes must match the offsets.
   const std::size_t positions = plan.offsets.empty() ? 0 : plan.offsets.back();
   if (!plan.offsets.empty() && plan.offsets.front() != 0)
     detail::fail<shape_mismatch>("transition: plan offsets start at ", plan.offsets.front(), ", not 0");
   const auto check_buffer = [&](const char* name, std::size_t size, std::size_t per_position) {
     if (size != per_position * positions)
-      detail::fail<shape_mismatch>("transition: plan.", name, " has ", size, " entries, expected ", per_position * positions, " for ", positions,
-                                   " positions");
+      detail::fail<shape_mismatch>("transition: plan.", name, " has ", size, " entries, expected ",
+                                   per_position * positions, " for ", positions, " positions");
   };
   check_buffer("ops", plan.ops.size(), 1);
   check_buffer("token", plan.token.size(), 1);
@@ -220,31 +223,39 @@ void apply_transition(canvas& c, const step_plan& plan, std::span<row_delta> del
   // About 2 ns a position to rewrite a row, and as much again to publish it.
   const double ns_per_row = rows ? 2.0 * static_cast<double>(positions) / static_cast<double>(rows) : 0.0;
   if (!traced)
-    backends::for_each_index<Backend, backends::loop_balance::uneven>(rows, [&](std::size_t r) {
-      no_trace off;
-      write(r, off);
-    }, ns_per_row);
+    backends::for_each_index<Backend, backends::loop_balance::uneven>(
+        rows,
+        [&](std::size_t r) {
+          no_trace off;
+          write(r, off);
+        },
+        ns_per_row);
   // Nothing visible has changed yet: report a bad token or (under throw_error) an overflow now.
   for (std::size_t r = 0; r < rows; ++r)
     if (outcomes[r].bad_token)
-      detail::fail<invalid_token>("transition: chosen token ", plan.token[plan.offsets[r] + outcomes[r].bad_position], " for row ", r,
-                                  ", position ", outcomes[r].bad_position, " is out of range [0, ", c.vocab_size(), ")");
+      detail::fail<invalid_token>("transition: chosen token ", plan.token[plan.offsets[r] + outcomes[r].bad_position],
+                                  " for row ", r, ", position ", outcomes[r].bad_position, " is out of range [0, ",
+                                  c.vocab_size(), ")");
   if (opt.overflow == overflow_policy::throw_error)
     for (std::size_t r = 0; r < rows; ++r)
       if (outcomes[r].delta.overflowed)
-        detail::fail<capacity_exceeded>("transition: row ", r, " (key ", c.row_key(r), ") would grow past its capacity ", c.capacity(r),
+        detail::fail<capacity_exceeded>("transition: row ", r, " (key ", c.row_key(r),
+                                        ") would grow past its capacity ", c.capacity(r),
                                         "; raise the capacity or use overflow_policy::stop_row");
   // Pass 2 publishes the rows that changed.
-  backends::for_each_index<Backend>(rows, [&](std::size_t r) {
-    const auto& o = outcomes[r];
-    if (o.delta.overflowed) {
-      deltas[r] = row_delta{};
-      deltas[r].overflowed = true;
-      return;
-    }
-    deltas[r] = o.delta;
-    if (o.delta.changed()) detail::copy_back(c, r, o.length);
-  }, ns_per_row);
+  backends::for_each_index<Backend>(
+      rows,
+      [&](std::size_t r) {
+        const auto& o = outcomes[r];
+        if (o.delta.overflowed) {
+          deltas[r] = row_delta{};
+          deltas[r].overflowed = true;
+          return;
+        }
+        deltas[r] = o.delta;
+        if (o.delta.changed()) detail::copy_back(c, r, o.length);
+      },
+      ns_per_row);
 }
 
 } // namespace apgen

@@ -33,8 +33,7 @@ public:
   /// Builds a vocabulary whose special tokens come first (in the order MASK, PAD, BOS, EOS, skipping absent ones)
   /// followed by `symbols`. Throws invalid_argument on an empty or duplicated token string.
   explicit vocabulary(const std::vector<std::string>& symbols, const special_names& specials = {}) {
-    if (specials.mask.empty())
-      detail::fail<invalid_argument>("vocabulary: the MASK token needs a non-empty name");
+    if (specials.mask.empty()) detail::fail<invalid_argument>("vocabulary: the MASK token needs a non-empty name");
     m_mask = add(specials.mask);
     if (!specials.pad.empty()) m_pad = add(specials.pad);
     if (!specials.bos.empty()) m_bos = add(specials.bos);
@@ -85,8 +84,10 @@ public:
 
   /// Joins token strings. With the default separator, tokens are separated by a space unless every token string
   /// is a single character (then they are concatenated: "(()[])").
-  [[nodiscard]] std::string to_text(std::span<const token_id> tokens, std::optional<std::string_view> separator = {}) const {
-    const std::string_view sep = separator ? *separator : (m_all_single_char ? std::string_view{} : std::string_view{" "});
+  [[nodiscard]] std::string to_text(std::span<const token_id> tokens,
+                                    std::optional<std::string_view> separator = {}) const {
+    const std::string_view sep =
+        separator ? *separator : (m_all_single_char ? std::string_view{} : std::string_view{" "});
     std::string out;
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       if (i) out += sep;

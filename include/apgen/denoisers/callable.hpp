@@ -17,8 +17,8 @@
 
 #include <algorithm>
 #include <concepts>
-#include <limits>
 #include <cstddef>
+#include <limits>
 #include <span>
 #include <utility>
 
@@ -39,7 +39,8 @@ public:
                   "(std::span<const token_id>, matrix_view<float>) or (std::span<const token_id>, matrix_view<float>, "
                   "matrix_view<float>)");
     if (heads.controls && !batch && !row_both)
-      detail::fail<invalid_argument>("callable denoiser: control heads were declared but the function writes token logits only");
+      detail::fail<invalid_argument>(
+          "callable denoiser: control heads were declared but the function writes token logits only");
   }
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_vocab; }

@@ -8,7 +8,6 @@
 
 #include <apgen/backends/tags.hpp>
 #include <apgen/core/canvas.hpp>
-#include <apgen/engine/concepts.hpp>
 #include <apgen/core/denoiser_output.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/row_encoding.hpp>
@@ -16,6 +15,7 @@
 #include <apgen/core/step_plan.hpp>
 #include <apgen/core/trace.hpp>
 #include <apgen/core/transition.hpp>
+#include <apgen/engine/concepts.hpp>
 #include <apgen/sampling/choose_tokens.hpp>
 #include <apgen/stopping/stop_rules.hpp>
 
@@ -30,12 +30,12 @@ namespace apgen {
 
 /// Settings of a generator that are not policies.
 struct generator_options {
-  std::uint64_t seed = 0;                              ///< keys every random draw (with row key, position, step)
+  std::uint64_t seed = 0; ///< keys every random draw (with row key, position, step)
   overflow_policy overflow = overflow_policy::throw_error;
   /// The step budget of one generation, whatever Stop says: rows still running after it end with
   /// stop_reason::step_limit. (It is the library's one step cap; stop rules say when a row is done.)
   std::uint32_t max_steps = 1u << 20;
-  std::optional<token_id> pad = std::nullopt;          ///< a PAD id the token choice must never produce
+  std::optional<token_id> pad = std::nullopt; ///< a PAD id the token choice must never produce
   /// The task's encoder (features and allowed-token sets, core/row_encoding.hpp): run once per active row and
   /// step; the denoiser reads the features and the token pass the allowed sets from step_context::encodings.
   /// Empty: no features, no per-position restriction.
@@ -126,8 +126,9 @@ public:
   }
   /// Runs with an observer and no trace.
   template <class Observer>
-    requires(!trace_recorder<std::remove_cvref_t<Observer>> && std::invocable<Observer&, const canvas&, const step_report&>)
-  generation_result generate(canvas& c, Observer&& observer) {
+  requires(!trace_recorder<std::remove_cvref_t<Observer>> &&
+           std::invocable<Observer&, const canvas&, const step_report&>) generation_result
+      generate(canvas& c, Observer&& observer) {
     no_trace off;
     return run(c, off, observer);
   }
@@ -140,7 +141,8 @@ private:
   template <class Recorder, class Observer>
   generation_result run(canvas& c, Recorder& trace, Observer&& observer) {
     if (m_denoiser.vocab_size() != c.vocab_size())
-      detail::fail<shape_mismatch>("generator: the denoiser scores ", m_denoiser.vocab_size(), " tokens, the canvas vocabulary has ", c.vocab_size());
+      detail::fail<shape_mismatch>("generator: the denoiser scores ", m_denoiser.vocab_size(),
+                                   " tokens, the canvas vocabulary has ", c.vocab_size());
     const std::size_t B = c.rows();
     // The backend decides how many threads the step may use, the denoiser's included: a serial generator runs its
     // transformer on one thread.
@@ -161,7 +163,8 @@ private:
     for (std::size_t r = 0; r < B; ++r) m_progress[r].initial_masks = static_cast<std::uint32_t>(c.count_masks(r));
     m_schedule.reset(c);
     if (m_opt.pad && (*m_opt.pad < 0 || static_cast<std::size_t>(*m_opt.pad) >= c.vocab_size()))
-      detail::fail<invalid_token>("generator: generator_options::pad is ", *m_opt.pad, ", outside the vocabulary [0, ", c.vocab_size(), ")");
+      detail::fail<invalid_token>("generator: generator_options::pad is ", *m_opt.pad, ", outside the vocabulary [0, ",
+                                  c.vocab_size(), ")");
     const sampling::token_filter filter = sampling::default_filter(c, m_opt.pad);
     const transition_options topt_base{Edits::mask, m_opt.overflow, 0};
     const bool encoding = !m_opt.encoder.empty();
@@ -183,20 +186,22 @@ private:
       ctx.want = m_plan.want;
       m_out.reshape(c, written);
       m_denoiser.predict(c, ctx, m_out);
-      if (need.tokens) sampling::choose_tokens<Backend>(c, m_out, m_schedule.sampler(), m_schedule.measure(), filter, ctx, m_plan);
+      if (need.tokens)
+        sampling::choose_tokens<Backend>(c, m_out, m_schedule.sampler(), m_schedule.measure(), filter, ctx, m_plan);
       m_schedule.select(c, m_out, ctx, m_plan);
       transition_options topt = topt_base;
       topt.step = step;
       m_applied.resize(m_plan.ops.size());
-      apply_transition<Backend>(c, m_plan, std::span<row_delta>(m_deltas), topt, m_active, Recorder::enabled ? &trace : nullptr,
-                                std::span<std::uint8_t>(m_applied));
+      apply_transition<Backend>(c, m_plan, std::span<row_delta>(m_deltas), topt, m_active,
+                                Recorder::enabled ? &trace : nullptr, std::span<std::uint8_t>(m_applied));
       for (std::size_t r = 0; r < B; ++r) {
         if (!m_active[r]) continue;
         auto& row = result.rows[r];
         ++m_progress[r].steps;
         row.steps = m_progress[r].steps;
         row.totals += m_deltas[r];
-        const stop_reason why = m_deltas[r].overflowed ? stop_reason::capacity : m_stop.check(c, row_status{r, row.steps, m_deltas[r]});
+        const stop_reason why =
+            m_deltas[r].overflowed ? stop_reason::capacity : m_stop.check(c, row_status{r, row.steps, m_deltas[r]});
         if (why != stop_reason::running) {
           row.reason = why;
           m_active[r] = 0;
@@ -257,7 +262,8 @@ template <class Edits = void, backends::backend Backend = backends::default_back
 /// The same with a stop rule of your own in place of the schedule's:
 /// `auto gen = apgen::make_generator(model, schedule, {.max_steps = 64}, apgen::stopping::stop_when(
 /// apgen::stopping::no_mask_left{}, apgen::stopping::max_length{100}));`
-template <class Edits = void, backends::backend Backend = backends::default_backend, denoiser D, schedule S, stop_rule Stop>
+template <class Edits = void, backends::backend Backend = backends::default_backend, denoiser D, schedule S,
+          stop_rule Stop>
 [[nodiscard]] auto make_generator(D d, S s, generator_options opt, Stop stop) {
   using E = std::conditional_t<std::is_void_v<Edits>, typename S::default_edits, Edits>;
   return generator<D, S, E, Backend, Stop>(std::move(d), std::move(s), opt, std::move(stop));

@@ -42,7 +42,7 @@ struct traced_row_step {
   std::vector<std::uint8_t> applied{};   ///< the bits the transition acted on (request filtered by edit set and locks)
   row_encoding encoding{};               ///< the encoding the step read (empty without an encoder)
   std::vector<token_id> after{};         ///< the row after the step
-  bool overflowed = false;             ///< the row outgrew its capacity (overflow_policy::stop_row): nothing applied
+  bool overflowed = false;               ///< the row outgrew its capacity (overflow_policy::stop_row): nothing applied
 
   friend bool operator==(const traced_row_step&, const traced_row_step&) = default;
 };
@@ -73,10 +73,11 @@ public:
   /// The observer call: records every row that ran this step.
   void operator()(const canvas& now, const step_report& rep) {
     if (now.rows() != m_start.size())
-      detail::fail<invalid_argument>("process_trace: the canvas has ", now.rows(), " rows, the trace was started on ", m_start.size(),
-                                     " (construct the trace from the canvas before generating)");
+      detail::fail<invalid_argument>("process_trace: the canvas has ", now.rows(), " rows, the trace was started on ",
+                                     m_start.size(), " (construct the trace from the canvas before generating)");
     if (!rep.plan || rep.applied.size() != rep.plan->ops.size())
-      detail::fail<invalid_argument>("process_trace: step ", rep.step, " was reported without its plan and applied bits");
+      detail::fail<invalid_argument>("process_trace: step ", rep.step,
+                                     " was reported without its plan and applied bits");
     const step_plan& plan = *rep.plan;
     for (std::size_t r = 0; r < m_start.size(); ++r) {
       if (!m_running[r]) continue;
@@ -107,15 +108,16 @@ public:
 
   /// Appends a step read back from somewhere else (a file); `replay` checks it like a recorded one.
   void append(traced_row_step s) {
-    if (s.row >= m_start.size()) detail::fail<invalid_argument>("process_trace: step ", s.step, " names row ", s.row, " of ", m_start.size());
+    if (s.row >= m_start.size())
+      detail::fail<invalid_argument>("process_trace: step ", s.step, " names row ", s.row, " of ", m_start.size());
     m_steps.push_back(std::move(s));
   }
   /// Starts an empty trace from its parts (a trace read back from a file).
-  void start(std::vector<std::vector<token_id>> rows, std::vector<std::size_t> capacities, std::vector<std::uint64_t> row_keys,
-             token_id mask, std::size_t vocab_size) {
+  void start(std::vector<std::vector<token_id>> rows, std::vector<std::size_t> capacities,
+             std::vector<std::uint64_t> row_keys, token_id mask, std::size_t vocab_size) {
     if (capacities.size() != rows.size() || row_keys.size() != rows.size())
-      detail::fail<shape_mismatch>("process_trace: ", rows.size(), " rows, ", capacities.size(), " capacities and ", row_keys.size(),
-                                   " row keys");
+      detail::fail<shape_mismatch>("process_trace: ", rows.size(), " rows, ", capacities.size(), " capacities and ",
+                                   row_keys.size(), " row keys");
     m_start = std::move(rows);
     m_capacity = std::move(capacities);
     m_row_key = std::move(row_keys);
@@ -147,8 +149,8 @@ struct replay_summary {
 /// and apgen::error naming the step, the row and the first differing position when a row does not replay.
 inline replay_summary replay(const process_trace& trace, const vocabulary& vocab) {
   if (vocab.size() != trace.vocab_size() || vocab.mask() != trace.mask())
-    detail::fail<shape_mismatch>("replay: the trace was made with ", trace.vocab_size(), " tokens and MASK ", trace.mask(),
-                                 ", the vocabulary has ", vocab.size(), " and MASK ", vocab.mask());
+    detail::fail<shape_mismatch>("replay: the trace was made with ", trace.vocab_size(), " tokens and MASK ",
+                                 trace.mask(), ", the vocabulary has ", vocab.size(), " and MASK ", vocab.mask());
   const std::size_t B = trace.rows();
   replay_summary out;
   if (B == 0) return out;
@@ -175,15 +177,16 @@ inline replay_summary replay(const process_trace& trace, const vocabulary& vocab
       const traced_row_step& s = steps[k];
       const std::size_t n = c.length(s.row);
       if (s.tokens.size() != n || s.applied.size() != n)
-        detail::fail<shape_mismatch>("replay: step ", step, ", row ", s.row, " records ", s.tokens.size(), " tokens and ", s.applied.size(),
-                                     " applied bits for a row of ", n);
+        detail::fail<shape_mismatch>("replay: step ", step, ", row ", s.row, " records ", s.tokens.size(),
+                                     " tokens and ", s.applied.size(), " applied bits for a row of ", n);
       if (running[s.row]) detail::fail<invalid_argument>("replay: step ", step, " records row ", s.row, " twice");
       if (s.overflowed) continue; // nothing was applied
       running[s.row] = 1;
       std::copy(s.tokens.begin(), s.tokens.end(), plan.tokens_of(s.row).begin());
       std::copy(s.applied.begin(), s.applied.end(), plan.ops_of(s.row).begin());
     }
-    apply_transition<backends::serial>(c, plan, std::span<row_delta>(deltas), transition_options{all_edits, overflow_policy::throw_error, step},
+    apply_transition<backends::serial>(c, plan, std::span<row_delta>(deltas),
+                                       transition_options{all_edits, overflow_policy::throw_error, step},
                                        std::span<const std::uint8_t>(running));
     for (std::size_t k = first; k < last; ++k) {
       const traced_row_step& s = steps[k];
@@ -191,10 +194,10 @@ inline replay_summary replay(const process_trace& trace, const vocabulary& vocab
       if (std::equal(got.begin(), got.end(), s.after.begin(), s.after.end())) continue;
       std::size_t i = 0;
       while (i < got.size() && i < s.after.size() && got[i] == s.after[i]) ++i;
-      detail::fail<error>("replay: step ", step, ", row ", s.row, " does not replay: at position ", i, " the trace has ",
-                          i < s.after.size() ? std::to_string(s.after[i]) : std::string("nothing"), ", the transition gives ",
-                          i < got.size() ? std::to_string(got[i]) : std::string("nothing"), " (", s.after.size(), " against ", got.size(),
-                          " tokens)");
+      detail::fail<error>("replay: step ", step, ", row ", s.row, " does not replay: at position ", i,
+                          " the trace has ", i < s.after.size() ? std::to_string(s.after[i]) : std::string("nothing"),
+                          ", the transition gives ", i < got.size() ? std::to_string(got[i]) : std::string("nothing"),
+                          " (", s.after.size(), " against ", got.size(), " tokens)");
     }
     ++out.steps;
     out.row_steps += last - first;

@@ -108,9 +108,15 @@ private:
     const std::size_t start = m_pos;
     json_value v;
     switch (m_text[m_pos]) {
-    case '{': v = parse_object(depth + 1); break;
-    case '[': v = parse_array(depth + 1); break;
-    case '"': v = json_value(parse_string()); break;
+    case '{':
+      v = parse_object(depth + 1);
+      break;
+    case '[':
+      v = parse_array(depth + 1);
+      break;
+    case '"':
+      v = json_value(parse_string());
+      break;
     case 't':
       expect_literal("true");
       v = json_value(true);
@@ -119,10 +125,14 @@ private:
       expect_literal("false");
       v = json_value(false);
       break;
-    case 'n': expect_literal("null"); break;
+    case 'n':
+      expect_literal("null");
+      break;
     default:
-      if (m_text[m_pos] == '-' || (m_text[m_pos] >= '0' && m_text[m_pos] <= '9')) v = parse_number();
-      else fail_at(m_pos, "unexpected character (expected a JSON value)");
+      if (m_text[m_pos] == '-' || (m_text[m_pos] >= '0' && m_text[m_pos] <= '9'))
+        v = parse_number();
+      else
+        fail_at(m_pos, "unexpected character (expected a JSON value)");
     }
     v.set_offset(m_opt.base_offset + start);
     return v;
@@ -217,10 +227,14 @@ private:
     for (std::size_t k = 0; k < 4; ++k) {
       const char c = m_text[at + k];
       std::uint32_t d = 0;
-      if (c >= '0' && c <= '9') d = static_cast<std::uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') d = static_cast<std::uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') d = static_cast<std::uint32_t>(c - 'A' + 10);
-      else fail_at(at + k, "invalid hex digit in \\u escape");
+      if (c >= '0' && c <= '9')
+        d = static_cast<std::uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        d = static_cast<std::uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        d = static_cast<std::uint32_t>(c - 'A' + 10);
+      else
+        fail_at(at + k, "invalid hex digit in \\u escape");
       v = v * 16 + d;
     }
     return v;
@@ -260,16 +274,34 @@ private:
     if (at_end()) fail_at(start, "unterminated escape sequence");
     const char e = m_text[m_pos++];
     switch (e) {
-    case '"': out += '"'; return;
-    case '\\': out += '\\'; return;
-    case '/': out += '/'; return;
-    case 'b': out += '\b'; return;
-    case 'f': out += '\f'; return;
-    case 'n': out += '\n'; return;
-    case 'r': out += '\r'; return;
-    case 't': out += '\t'; return;
-    case 'u': break;
-    default: fail_at(start, "invalid escape sequence");
+    case '"':
+      out += '"';
+      return;
+    case '\\':
+      out += '\\';
+      return;
+    case '/':
+      out += '/';
+      return;
+    case 'b':
+      out += '\b';
+      return;
+    case 'f':
+      out += '\f';
+      return;
+    case 'n':
+      out += '\n';
+      return;
+    case 'r':
+      out += '\r';
+      return;
+    case 't':
+      out += '\t';
+      return;
+    case 'u':
+      break;
+    default:
+      fail_at(start, "invalid escape sequence");
     }
     std::uint32_t cp = parse_hex4(m_pos);
     m_pos += 4;

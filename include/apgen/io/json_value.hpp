@@ -31,13 +31,20 @@ enum class json_type { null, boolean, integer, number, string, array, object };
 /// The name used in messages: "null", "boolean", "integer", "number", "string", "array", "object".
 [[nodiscard]] constexpr std::string_view json_type_name(json_type t) noexcept {
   switch (t) {
-  case json_type::null: return "null";
-  case json_type::boolean: return "boolean";
-  case json_type::integer: return "integer";
-  case json_type::number: return "number";
-  case json_type::string: return "string";
-  case json_type::array: return "array";
-  case json_type::object: return "object";
+  case json_type::null:
+    return "null";
+  case json_type::boolean:
+    return "boolean";
+  case json_type::integer:
+    return "integer";
+  case json_type::number:
+    return "number";
+  case json_type::string:
+    return "string";
+  case json_type::array:
+    return "array";
+  case json_type::object:
+    return "object";
   }
   return "?";
 }
@@ -59,8 +66,7 @@ public:
   json_value(bool b) noexcept;
   /// Any integer type but bool; an unsigned value above INT64_MAX throws apgen::invalid_argument.
   template <std::integral Int>
-    requires(!std::same_as<Int, bool>)
-  json_value(Int v);
+  requires(!std::same_as<Int, bool>) json_value(Int v);
   json_value(double v) noexcept;
   json_value(std::string s) noexcept;
   json_value(std::string_view s);
@@ -73,9 +79,7 @@ public:
   [[nodiscard]] bool is_bool() const noexcept { return type() == json_type::boolean; }
   [[nodiscard]] bool is_int() const noexcept { return type() == json_type::integer; }
   /// True for both integers and doubles.
-  [[nodiscard]] bool is_number() const noexcept {
-    return type() == json_type::integer || type() == json_type::number;
-  }
+  [[nodiscard]] bool is_number() const noexcept { return type() == json_type::integer || type() == json_type::number; }
   [[nodiscard]] bool is_string() const noexcept { return type() == json_type::string; }
   [[nodiscard]] bool is_array() const noexcept { return type() == json_type::array; }
   [[nodiscard]] bool is_object() const noexcept { return type() == json_type::object; }
@@ -155,8 +159,7 @@ struct json_member {
 inline json_value::json_value(std::nullptr_t) noexcept {}
 inline json_value::json_value(bool b) noexcept : m_data(b) {}
 template <std::integral Int>
-  requires(!std::same_as<Int, bool>)
-json_value::json_value(Int v) : m_data(to_int64(v)) {}
+requires(!std::same_as<Int, bool>) json_value::json_value(Int v) : m_data(to_int64(v)) {}
 inline json_value::json_value(double v) noexcept : m_data(v) {}
 inline json_value::json_value(std::string s) noexcept : m_data(std::move(s)) {}
 inline json_value::json_value(std::string_view s) : m_data(std::string(s)) {}
@@ -172,7 +175,9 @@ inline const json_value* json_value::find(std::string_view key) const noexcept {
   return nullptr;
 }
 
-inline bool operator==(const json_value& a, const json_value& b) { return a.m_data == b.m_data; }
+inline bool operator==(const json_value& a, const json_value& b) {
+  return a.m_data == b.m_data;
+}
 
 namespace detail {
 
@@ -219,7 +224,7 @@ namespace detail {
     if (b0 == 0xf0) lo = 0x90;
     if (b0 == 0xf4) hi = 0x8f;
   } else {
-    why = (b0 == 0xc0 || b0 == 0xc1) ? "invalid UTF-8 (overlong encoding)"
+    why = (b0 == 0xc0 || b0 == 0xc1)   ? "invalid UTF-8 (overlong encoding)"
           : (b0 >= 0x80 && b0 <= 0xbf) ? "invalid UTF-8 (unexpected continuation byte)"
                                        : "invalid UTF-8 (byte outside any encoding)";
     return 0;
@@ -230,10 +235,14 @@ namespace detail {
   }
   const unsigned char b1 = byte(i + 1);
   if (b1 < lo || b1 > hi) {
-    if (b1 < 0x80 || b1 > 0xbf) why = "invalid UTF-8 (truncated sequence)";
-    else if (b0 == 0xed) why = "invalid UTF-8 (encoded surrogate)";
-    else if (b0 == 0xf4) why = "invalid UTF-8 (code point above U+10FFFF)";
-    else why = "invalid UTF-8 (overlong encoding)";
+    if (b1 < 0x80 || b1 > 0xbf)
+      why = "invalid UTF-8 (truncated sequence)";
+    else if (b0 == 0xed)
+      why = "invalid UTF-8 (encoded surrogate)";
+    else if (b0 == 0xf4)
+      why = "invalid UTF-8 (code point above U+10FFFF)";
+    else
+      why = "invalid UTF-8 (overlong encoding)";
     return 0;
   }
   for (std::size_t k = 2; k < len; ++k) {

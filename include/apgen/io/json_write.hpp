@@ -9,7 +9,8 @@
 /// Usage:
 ///   std::string line;
 ///   apgen::io::json_writer w(line);
-///   w.begin_object().key("x").values(std::vector<int>{1, 2}).key("score").value(0.5).end_object();  // {"x":[1,2],"score":0.5}
+///   w.begin_object().key("x").values(std::vector<int>{1, 2}).key("score").value(0.5).end_object();  //
+///   {"x":[1,2],"score":0.5}
 
 #include <apgen/core/errors.hpp>
 #include <apgen/io/json_value.hpp>
@@ -45,13 +46,27 @@ inline void append_json_string(std::string& out, std::string_view s) {
       continue;
     }
     switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\b': out += "\\b"; break;
-    case '\f': out += "\\f"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
     default:
       if (c < 0x20) {
         out += "\\u00";
@@ -81,7 +96,8 @@ public:
   /// The key of the next member of the open object.
   json_writer& key(std::string_view k) {
     if (m_open.empty() || !m_open.back().object || m_keyed)
-      apgen::detail::fail<invalid_argument>("JSON writer: key ", detail::json_quote_for_message(k), " outside an object or after another key");
+      apgen::detail::fail<invalid_argument>("JSON writer: key ", detail::json_quote_for_message(k),
+                                            " outside an object or after another key");
     comma();
     append_json_string(*m_out, k);
     *m_out += ':';
@@ -100,8 +116,7 @@ public:
     return *this;
   }
   template <std::integral Int>
-    requires(!std::same_as<Int, bool>)
-  json_writer& value(Int v) {
+  requires(!std::same_as<Int, bool>) json_writer& value(Int v) {
     before_value();
     char buf[24];
     const auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -157,7 +172,8 @@ private:
       if (!m_keyed) apgen::detail::fail<invalid_argument>("JSON writer: a member of an object needs its key first");
       m_keyed = false;
     } else {
-      if (m_open.empty() && m_values > 0) apgen::detail::fail<invalid_argument>("JSON writer: a document holds one value");
+      if (m_open.empty() && m_values > 0)
+        apgen::detail::fail<invalid_argument>("JSON writer: a document holds one value");
       comma();
     }
     if (m_open.empty()) ++m_values;
@@ -185,11 +201,21 @@ private:
 /// Writes `v` with `w` (members in stored order).
 inline void write_json(json_writer& w, const json_value& v) {
   switch (v.type()) {
-  case json_type::null: w.null(); return;
-  case json_type::boolean: w.value(v.as_bool()); return;
-  case json_type::integer: w.value(v.as_int()); return;
-  case json_type::number: w.value(v.as_double()); return;
-  case json_type::string: w.value(std::string_view(v.as_string())); return;
+  case json_type::null:
+    w.null();
+    return;
+  case json_type::boolean:
+    w.value(v.as_bool());
+    return;
+  case json_type::integer:
+    w.value(v.as_int());
+    return;
+  case json_type::number:
+    w.value(v.as_double());
+    return;
+  case json_type::string:
+    w.value(std::string_view(v.as_string()));
+    return;
   case json_type::array:
     w.begin_array();
     for (const auto& item : v.as_array()) write_json(w, item);

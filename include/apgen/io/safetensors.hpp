@@ -62,15 +62,20 @@ enum class dtype { f32, f16, bf16 };
 /// The safetensors name: "F32", "F16", "BF16".
 [[nodiscard]] constexpr std::string_view dtype_name(dtype t) noexcept {
   switch (t) {
-  case dtype::f32: return "F32";
-  case dtype::f16: return "F16";
-  case dtype::bf16: return "BF16";
+  case dtype::f32:
+    return "F32";
+  case dtype::f16:
+    return "F16";
+  case dtype::bf16:
+    return "BF16";
   }
   return "?";
 }
 
 /// Bytes per element.
-[[nodiscard]] constexpr std::size_t dtype_size(dtype t) noexcept { return t == dtype::f32 ? 4 : 2; }
+[[nodiscard]] constexpr std::size_t dtype_size(dtype t) noexcept {
+  return t == dtype::f32 ? 4 : 2;
+}
 
 /// The dtype with safetensors name `name`, or nullopt for any other name (supported or not).
 [[nodiscard]] constexpr std::optional<dtype> dtype_from_name(std::string_view name) noexcept {
@@ -103,7 +108,7 @@ enum class dtype { f32, f16, bf16 };
   if (f >= 0x7f800000u) // infinity or NaN
     return static_cast<std::uint16_t>(sign | 0x7c00u | (f > 0x7f800000u ? 0x200u | ((f >> 13) & 0x3ffu) : 0u));
   if (f >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u); // >= 65520 rounds to infinity
-  if (f < 0x38800000u) {                                                  // below 2^-14: subnormal half or zero
+  if (f < 0x38800000u) {                                                   // below 2^-14: subnormal half or zero
     const std::uint32_t e = f >> 23;
     if (e < 102) return sign; // below 2^-25, half of the smallest subnormal: rounds to zero
     const std::uint32_t m = (f & 0x7fffffu) | 0x800000u;
@@ -218,9 +223,15 @@ inline void decode_elements(dtype type, const std::byte* src, std::size_t count,
 inline void encode_elements(dtype type, const float* src, std::size_t count, std::byte* dst) noexcept {
   for (std::size_t i = 0; i < count; ++i) {
     switch (type) {
-    case dtype::f32: store_le(dst + 4 * i, std::bit_cast<std::uint32_t>(src[i]), 4); break;
-    case dtype::f16: store_le(dst + 2 * i, float_to_half(src[i]), 2); break;
-    case dtype::bf16: store_le(dst + 2 * i, float_to_bfloat16(src[i]), 2); break;
+    case dtype::f32:
+      store_le(dst + 4 * i, std::bit_cast<std::uint32_t>(src[i]), 4);
+      break;
+    case dtype::f16:
+      store_le(dst + 2 * i, float_to_half(src[i]), 2);
+      break;
+    case dtype::bf16:
+      store_le(dst + 2 * i, float_to_bfloat16(src[i]), 2);
+      break;
     }
   }
 }
@@ -317,8 +328,8 @@ inline void check_file_size(std::uint64_t file_size, std::string_view source) {
     const auto type = dtype_from_name(dt.as_string());
     if (!type) {
       static constexpr std::array<std::string_view, 17> other_known = {
-          "BOOL", "U8",  "I8",  "I16", "U16", "I32",     "U32",     "I64",     "U64",
-          "F64",  "C64", "F4",  "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0"};
+          "BOOL", "U8",  "I8", "I16",     "U16",     "I32",     "U32",     "I64",    "U64",
+          "F64",  "C64", "F4", "F6_E2M3", "F6_E3M2", "F8_E5M2", "F8_E4M3", "F8_E8M0"};
       if (std::find(other_known.begin(), other_known.end(), dt.as_string()) != other_known.end())
         fail<parse_error>(who, ": dtype ", dt.as_string(), " is not supported (apgen reads F32, F16 and BF16)");
       fail<parse_error>(who, ": unknown dtype ", json_quote_for_message(dt.as_string()), " at byte ", dt.offset());
@@ -356,15 +367,14 @@ inline void check_file_size(std::uint64_t file_size, std::string_view source) {
   std::vector<const safetensors_entry*> by_begin;
   for (const auto& e : header.entries)
     if (e.begin != e.end) by_begin.push_back(&e);
-  std::sort(by_begin.begin(), by_begin.end(), [](const auto* a, const auto* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
+  std::sort(by_begin.begin(), by_begin.end(),
+            [](const auto* a, const auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
   for (std::size_t k = 1; k < by_begin.size(); ++k) {
     const auto* a = by_begin[k - 1];
     const auto* b = by_begin[k];
     if (b->begin < a->end)
-      fail<parse_error>(source, ": tensors ", json_quote_for_message(a->name), " [", a->begin, ", ", a->end,
-                        ") and ", json_quote_for_message(b->name), " [", b->begin, ", ", b->end, ") overlap");
+      fail<parse_error>(source, ": tensors ", json_quote_for_message(a->name), " [", a->begin, ", ", a->end, ") and ",
+                        json_quote_for_message(b->name), " [", b->begin, ", ", b->end, ") overlap");
   }
   return header;
 }
@@ -383,7 +393,8 @@ public:
     using apgen::detail::fail;
     std::error_code kind_error;
     const auto kind = std::filesystem::status(path, kind_error).type();
-    if (kind == std::filesystem::file_type::directory) fail<parse_error>(path, ": is a directory, not a safetensors file");
+    if (kind == std::filesystem::file_type::directory)
+      fail<parse_error>(path, ": is a directory, not a safetensors file");
     if (!kind_error && kind != std::filesystem::file_type::regular && kind != std::filesystem::file_type::not_found)
       fail<parse_error>(path, ": is not a regular file");
     std::ifstream in(path, std::ios::binary);
@@ -546,8 +557,7 @@ void emit_safetensors(std::span<const tensor_view> tensors, const std::map<std::
     if (!seen.insert(t.name).second) fail<invalid_argument>(who, ": name given twice");
     const auto elements = shape_elements(t.shape);
     if (!elements || *elements != t.data.size())
-      fail<shape_mismatch>(who, ": shape ", shape_string(t.shape), " does not match its ", t.data.size(),
-                           " values");
+      fail<shape_mismatch>(who, ": shape ", shape_string(t.shape), " does not match its ", t.data.size(), " values");
     const std::uint64_t bytes = static_cast<std::uint64_t>(*elements) * dtype_size(storage);
     if (header.size() > 1) header += ',';
     append_json_string(header, t.name);
@@ -586,9 +596,9 @@ void emit_safetensors(std::span<const tensor_view> tensors, const std::map<std::
 /// BF16 round to nearest even) and `metadata`. Throws apgen::shape_mismatch when a tensor's data does not match
 /// its shape, apgen::invalid_argument for a repeated or reserved ("__metadata__") name or a string that is not
 /// UTF-8.
-[[nodiscard]] inline std::vector<std::byte> serialize_safetensors(
-    std::span<const tensor_view> tensors, const std::map<std::string, std::string>& metadata = {},
-    dtype storage = dtype::f32) {
+[[nodiscard]] inline std::vector<std::byte>
+serialize_safetensors(std::span<const tensor_view> tensors, const std::map<std::string, std::string>& metadata = {},
+                      dtype storage = dtype::f32) {
   std::vector<std::byte> out;
   detail::emit_safetensors(tensors, metadata, storage,
                            [&](const std::byte* p, std::size_t n) { out.insert(out.end(), p, p + n); });
@@ -596,17 +606,17 @@ void emit_safetensors(std::span<const tensor_view> tensors, const std::map<std::
 }
 
 /// serialize_safetensors for loaded tensors.
-[[nodiscard]] inline std::vector<std::byte> serialize_safetensors(
-    std::span<const tensor> tensors, const std::map<std::string, std::string>& metadata = {},
-    dtype storage = dtype::f32) {
+[[nodiscard]] inline std::vector<std::byte>
+serialize_safetensors(std::span<const tensor> tensors, const std::map<std::string, std::string>& metadata = {},
+                      dtype storage = dtype::f32) {
   const std::vector<tensor_view> views(tensors.begin(), tensors.end());
   return serialize_safetensors(std::span<const tensor_view>(views), metadata, storage);
 }
 
 /// serialize_safetensors for a braced list: `serialize_safetensors({{"w", {2}, values}})`.
-[[nodiscard]] inline std::vector<std::byte> serialize_safetensors(
-    std::initializer_list<tensor_view> tensors, const std::map<std::string, std::string>& metadata = {},
-    dtype storage = dtype::f32) {
+[[nodiscard]] inline std::vector<std::byte>
+serialize_safetensors(std::initializer_list<tensor_view> tensors,
+                      const std::map<std::string, std::string>& metadata = {}, dtype storage = dtype::f32) {
   return serialize_safetensors(std::span<const tensor_view>(tensors.begin(), tensors.size()), metadata, storage);
 }
 

@@ -29,10 +29,14 @@ using batch = xsimd::batch<float>;
 inline constexpr std::size_t lanes = batch::size;
 
 /// Whether the kernels take a head of width dh (otherwise the caller uses a general product).
-[[nodiscard]] constexpr bool supports(std::size_t dh) noexcept { return dh % lanes == 0 && dh / lanes >= 1 && dh / lanes <= 4; }
+[[nodiscard]] constexpr bool supports(std::size_t dh) noexcept {
+  return dh % lanes == 0 && dh / lanes >= 1 && dh / lanes <= 4;
+}
 
 /// Keys rounded up to whole vectors: the row stride of the transposed keys and of the score block.
-[[nodiscard]] constexpr std::size_t padded_keys(std::size_t nk) noexcept { return (nk + lanes - 1) / lanes * lanes; }
+[[nodiscard]] constexpr std::size_t padded_keys(std::size_t nk) noexcept {
+  return (nk + lanes - 1) / lanes * lanes;
+}
 
 /// Per-thread scratch for the transposed keys.
 using scratch = scratch_buffer;
@@ -43,8 +47,8 @@ namespace detail {
 // of row t of Y (y + t * ldy). Output row r is scaled by row_scale[r] when given. Both attention products are this
 // tile: scores with X = Q and Y = the transposed keys, values with X = P and Y = V.
 template <std::size_t R, std::size_t NV>
-inline void broadcast_tile(const float* x, std::size_t ldx, const float* y, std::size_t ldy, std::size_t depth, float* out, std::size_t ldo,
-                           const float* row_scale = nullptr) {
+inline void broadcast_tile(const float* x, std::size_t ldx, const float* y, std::size_t ldy, std::size_t depth,
+                           float* out, std::size_t ldo, const float* row_scale = nullptr) {
   batch acc[R][NV];
   for (std::size_t r = 0; r < R; ++r)
     for (std::size_t c = 0; c < NV; ++c) acc[r][c] = batch(0.0f);
@@ -64,15 +68,17 @@ inline void broadcast_tile(const float* x, std::size_t ldx, const float* y, std:
 }
 
 template <std::size_t R>
-inline void score_rows(const float* q, std::size_t ldq, const float* kt, std::size_t ldkt, std::size_t nkp, std::size_t dh,
-                       float* s, std::size_t lds) {
+inline void score_rows(const float* q, std::size_t ldq, const float* kt, std::size_t ldkt, std::size_t nkp,
+                       std::size_t dh, float* s, std::size_t lds) {
   std::size_t j = 0;
-  for (; j + 2 * lanes <= nkp; j += 2 * lanes) broadcast_tile<R, 2>(q, ldq, kt + j, ldkt, dh, s + j, lds); // two vectors of keys
-  if (j < nkp) broadcast_tile<R, 1>(q, ldq, kt + j, ldkt, dh, s + j, lds);  // an odd last one
+  for (; j + 2 * lanes <= nkp; j += 2 * lanes)
+    broadcast_tile<R, 2>(q, ldq, kt + j, ldkt, dh, s + j, lds);            // two vectors of keys
+  if (j < nkp) broadcast_tile<R, 1>(q, ldq, kt + j, ldkt, dh, s + j, lds); // an odd last one
 }
 
 // kt (dh x nkp, row stride nkp) = K^T for K (nk x dh, row stride ldk), zeros in columns nk .. nkp.
-inline void transpose_keys(const float* k, std::size_t ldk, std::size_t nk, std::size_t dh, float* kt, std::size_t nkp) {
+inline void transpose_keys(const float* k, std::size_t ldk, std::size_t nk, std::size_t dh, float* kt,
+                           std::size_t nkp) {
 #if defined(__AVX512F__)
   if constexpr (lanes == 16) {
     for (std::size_t j = 0; j < nkp; j += 16) {
@@ -104,8 +110,8 @@ inline void dispatch_rows(std::size_t rows, F&& f, std::index_sequence<I...>) {
 
 /// S (nq x nk, row stride lds >= padded_keys(nk)) = Q K^T for Q (nq x dh, row stride ldq) and K (nk x dh, row
 /// stride ldk). Columns nk .. padded_keys(nk) of S get zeros' products (scratch the caller ignores).
-inline void scores(const float* q, std::size_t ldq, const float* k, std::size_t ldk, std::size_t nq, std::size_t nk, std::size_t dh,
-                   float* s, std::size_t lds, scratch& work) {
+inline void scores(const float* q, std::size_t ldq, const float* k, std::size_t ldk, std::size_t nq, std::size_t nk,
+                   std::size_t dh, float* s, std::size_t lds, scratch& work) {
   const std::size_t nkp = padded_keys(nk);
   float* kt = work.get(dh * nkp);
   detail::transpose_keys(k, ldk, nk, dh, kt, nkp);
@@ -113,28 +119,43 @@ inline void scores(const float* q, std::size_t ldq, const float* k, std::size_t 
   std::size_t i = 0;
   for (; i + R <= nq; i += R) detail::score_rows<R>(q + i * ldq, ldq, kt, nkp, nkp, dh, s + i * lds, lds);
   if (i < nq)
-    detail::dispatch_rows<R>(nq - i, [&]<std::size_t Rows>() { detail::score_rows<Rows>(q + i * ldq, ldq, kt, nkp, nkp, dh, s + i * lds, lds); },
-                             std::make_index_sequence<R - 1>{});
+    detail::dispatch_rows<R>(
+        nq - i,
+        [&]<std::size_t Rows>() { detail::score_rows<Rows>(q + i * ldq, ldq, kt, nkp, nkp, dh, s + i * lds, lds); },
+        std::make_index_sequence<R - 1>{});
 }
 
 /// O (nq x dh, row stride ldo) = P V for P (nq x nk, row stride ldp) and V (nk x dh, row stride ldv); with
 /// row_scale, output row i is multiplied by row_scale[i] (a softmax's 1 / sum, see softmax_rows).
-inline void values(const float* p, std::size_t ldp, const float* v, std::size_t ldv, std::size_t nq, std::size_t nk, std::size_t dh,
-                   float* o, std::size_t ldo, const float* row_scale = nullptr) {
+inline void values(const float* p, std::size_t ldp, const float* v, std::size_t ldv, std::size_t nq, std::size_t nk,
+                   std::size_t dh, float* o, std::size_t ldo, const float* row_scale = nullptr) {
   auto run = [&]<std::size_t DV>() {
     constexpr std::size_t R = detail::value_rows_per_tile<DV>;
     std::size_t i = 0;
     const auto scale_at = [&](std::size_t i) { return row_scale ? row_scale + i : nullptr; };
-    for (; i + R <= nq; i += R) detail::broadcast_tile<R, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i));
+    for (; i + R <= nq; i += R)
+      detail::broadcast_tile<R, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i));
     if (i < nq)
-      detail::dispatch_rows<R>(nq - i, [&]<std::size_t Rows>() { detail::broadcast_tile<Rows, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i)); },
-                               std::make_index_sequence<R - 1>{});
+      detail::dispatch_rows<R>(
+          nq - i,
+          [&]<std::size_t Rows>() {
+            detail::broadcast_tile<Rows, DV>(p + i * ldp, ldp, v, ldv, nk, o + i * ldo, ldo, scale_at(i));
+          },
+          std::make_index_sequence<R - 1>{});
   };
   switch (dh / lanes) {
-  case 1: run.template operator()<1>(); break;
-  case 2: run.template operator()<2>(); break;
-  case 3: run.template operator()<3>(); break;
-  default: run.template operator()<4>(); break;
+  case 1:
+    run.template operator()<1>();
+    break;
+  case 2:
+    run.template operator()<2>();
+    break;
+  case 3:
+    run.template operator()<3>();
+    break;
+  default:
+    run.template operator()<4>();
+    break;
   }
 }
 

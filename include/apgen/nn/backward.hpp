@@ -34,8 +34,9 @@ void add_column_sums(const M& m, V& v) {
 /// (A's rows become the kernel's right-hand side); so when A is the wider operand, this computes C^T = B^T A into
 /// `scratch` instead, packing the narrower B that way, and adds it transposed.
 template <class Scalar>
-void accumulate_atb(gemm_workspace<Scalar>& gemm, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& scratch, Eigen::Index m, Eigen::Index n, Eigen::Index k,
-                    Scalar alpha, const Scalar* a, Eigen::Index lda, const Scalar* b, Eigen::Index ldb, Scalar* c, Eigen::Index ldc) {
+void accumulate_atb(gemm_workspace<Scalar>& gemm, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& scratch, Eigen::Index m,
+                    Eigen::Index n, Eigen::Index k, Scalar alpha, const Scalar* a, Eigen::Index lda, const Scalar* b,
+                    Eigen::Index ldb, Scalar* c, Eigen::Index ldc) {
   if (m <= n) {
     gemm.accumulate(true, false, m, n, k, alpha, a, lda, b, ldb, c, ldc);
     return;
@@ -52,7 +53,8 @@ void accumulate_atb(gemm_workspace<Scalar>& gemm, Eigen::Matrix<Scalar, Eigen::D
 /// Backward pass of every row of the tape, from the loss gradients in it: accumulates parameter gradients into
 /// `g` (same layout as the weights).
 template <class Scalar>
-void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar>& t, basic_transformer_weights<Scalar>& g) {
+void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar>& t,
+                    basic_transformer_weights<Scalar>& g) {
   const auto& c = w.config;
   const auto T = static_cast<Eigen::Index>(t.size()), d = static_cast<Eigen::Index>(c.d_model);
   const std::size_t H = c.n_heads, hd = c.head_dim();
@@ -61,11 +63,12 @@ void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scala
   auto& gm = t.gemm;
   // dW += dY^T X and dX (+)= dY W for a linear layer Y = X W^T, on the top T rows of row-major blocks.
   auto weight_grad = [&](const auto& dy, const auto& x, auto& dw) {
-    detail::accumulate_atb(gm, t.d_transposed, dw.rows(), dw.cols(), T, Scalar(1), dy.data(), dy.outerStride(), x.data(), x.outerStride(), dw.data(),
-                           dw.outerStride());
+    detail::accumulate_atb(gm, t.d_transposed, dw.rows(), dw.cols(), T, Scalar(1), dy.data(), dy.outerStride(),
+                           x.data(), x.outerStride(), dw.data(), dw.outerStride());
   };
   auto input_grad = [&](const auto& dy, const auto& w_, auto&& dx) {
-    gm.accumulate(false, false, T, w_.cols(), w_.rows(), Scalar(1), dy.data(), dy.outerStride(), w_.data(), w_.outerStride(), dx.data(), dx.outerStride());
+    gm.accumulate(false, false, T, w_.cols(), w_.rows(), Scalar(1), dy.data(), dy.outerStride(), w_.data(),
+                  w_.outerStride(), dx.data(), dx.outerStride());
   };
   // Heads.
   const auto dl = t.d_logits.topRows(T), z = t.z.topRows(T);
@@ -168,8 +171,10 @@ template <class Scalar>
 void backward_row(const basic_transformer_weights<Scalar>& w, row_tape<Scalar>& t, const basic_matrix<Scalar>& d_logits,
                   const basic_matrix<Scalar>& d_controls, basic_transformer_weights<Scalar>& g) {
   const auto L = static_cast<Eigen::Index>(t.batch.size());
-  if (d_logits.rows() != L || d_logits.cols() != t.logits.cols() || d_controls.rows() != L || d_controls.cols() != t.controls.cols())
-    apgen::detail::fail<shape_mismatch>("backward: gradients of ", d_logits.rows(), " and ", d_controls.rows(), " positions for a row of ", L);
+  if (d_logits.rows() != L || d_logits.cols() != t.logits.cols() || d_controls.rows() != L ||
+      d_controls.cols() != t.controls.cols())
+    apgen::detail::fail<shape_mismatch>("backward: gradients of ", d_logits.rows(), " and ", d_controls.rows(),
+                                        " positions for a row of ", L);
   t.batch.d_logits.topRows(L) = d_logits;
   t.batch.d_controls.topRows(L) = d_controls;
   backward_batch(w, t.batch, g);

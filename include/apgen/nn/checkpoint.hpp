@@ -48,9 +48,10 @@ inline std::vector<std::size_t> stored_shape(std::size_t rows, std::size_t cols,
     names.for_each_tensor([&](const std::string& name, auto&, std::size_t, std::size_t, init_kind) {
       if (missing.empty() && !file.contains(name)) missing = name;
     });
-    apgen::detail::fail<shape_mismatch>(source, ": no tensor named \"", missing, "\"; the metadata describes a model of ", wanted,
-                                        " tensors (n_layers = ", config.n_layers, ", ", config.feature_vocab_sizes.size(),
-                                        " feature embeddings), the file holds ", present);
+    apgen::detail::fail<shape_mismatch>(
+        source, ": no tensor named \"", missing, "\"; the metadata describes a model of ", wanted,
+        " tensors (n_layers = ", config.n_layers, ", ", config.feature_vocab_sizes.size(),
+        " feature embeddings), the file holds ", present);
   }
   transformer_weights w(config, transformer_weights::unallocated_t{});
   std::set<std::string> expected;
@@ -68,7 +69,8 @@ inline std::vector<std::size_t> stored_shape(std::size_t rows, std::size_t cols,
 
 /// Reads a transformer written by save_transformer (or by tools/reference_transformer.py). F16 and BF16 tensors
 /// are widened to F32.
-[[nodiscard]] inline transformer_weights load_transformer(const std::string& path, std::string_view ignored_prefix = {}) {
+[[nodiscard]] inline transformer_weights load_transformer(const std::string& path,
+                                                          std::string_view ignored_prefix = {}) {
   return load_transformer(io::safetensors_file::read(path), path, ignored_prefix);
 }
 
@@ -81,7 +83,8 @@ struct weight_views {
   weight_views out;
   w.for_each_tensor([&](const std::string& name, auto& t, std::size_t rows, std::size_t cols, init_kind) {
     out.names.push_back(name);
-    out.views.emplace_back(std::string_view{}, detail::stored_shape(rows, cols, name), std::span<const float>(t.data(), static_cast<std::size_t>(t.size())));
+    out.views.emplace_back(std::string_view{}, detail::stored_shape(rows, cols, name),
+                           std::span<const float>(t.data(), static_cast<std::size_t>(t.size())));
   });
   for (std::size_t i = 0; i < out.views.size(); ++i) out.views[i].name = out.names[i]; // the names no longer move
   return out;

@@ -50,15 +50,15 @@ struct transformer_config {
   /// skip the field without g++ -Wextra warning.)
   std::vector<std::size_t> feature_vocab_sizes{};
   activation act = activation::gelu;
-  bool causal = false;        ///< causal attention (ARM) instead of bidirectional (MDM, AP-MDM)
+  bool causal = false; ///< causal attention (ARM) instead of bidirectional (MDM, AP-MDM)
   /// Local attention: position i attends only to positions j with |i - j| <= attention_window (0: no limit). With
   /// n layers a position then sees at most n * window positions either side, so what a model learned on short
   /// rows applies unchanged to long ones (the length-generalisation bias of the parity experiment), and a step
   /// costs O(L * window) in attention instead of O(L^2).
   std::size_t attention_window = 0;
-  bool control_heads = true;  ///< the three control logits (remask, insert, delete)
-  bool pin_decoded = true;    ///< SUBS: a decoded input position's logits are pinned to its token
-  token_id mask_id = 0;       ///< the MASK id, whose logit is always suppressed
+  bool control_heads = true; ///< the three control logits (remask, insert, delete)
+  bool pin_decoded = true;   ///< SUBS: a decoded input position's logits are pinned to its token
+  token_id mask_id = 0;      ///< the MASK id, whose logit is always suppressed
   double rope_base = 10000.0;
   float norm_eps = 1e-5f;
 
@@ -68,11 +68,14 @@ struct transformer_config {
   void validate() const {
     auto bad = [](auto... parts) { apgen::detail::fail<invalid_argument>("transformer config: ", parts...); };
     if (vocab_size == 0) bad("vocab_size must be positive");
-    if (vocab_size > max_token_count) bad("vocab_size ", vocab_size, " is more than token ids (int) can number, ", max_token_count);
-    if (d_model == 0 || n_layers == 0 || n_heads == 0 || d_ff == 0) bad("d_model, n_layers, n_heads and d_ff must be positive");
+    if (vocab_size > max_token_count)
+      bad("vocab_size ", vocab_size, " is more than token ids (int) can number, ", max_token_count);
+    if (d_model == 0 || n_layers == 0 || n_heads == 0 || d_ff == 0)
+      bad("d_model, n_layers, n_heads and d_ff must be positive");
     if (d_model % n_heads) bad("d_model ", d_model, " is not a multiple of n_heads ", n_heads);
     if (head_dim() % 2) bad("head dimension ", head_dim(), " must be even for rotary embeddings");
-    if (mask_id < 0 || static_cast<std::size_t>(mask_id) >= vocab_size) bad("mask_id ", mask_id, " is outside the vocabulary");
+    if (mask_id < 0 || static_cast<std::size_t>(mask_id) >= vocab_size)
+      bad("mask_id ", mask_id, " is outside the vocabulary");
     for (auto f : feature_vocab_sizes) {
       if (f == 0) bad("a feature vocabulary size is zero");
       if (f > max_token_count) bad("feature vocabulary size ", f, " is more than feature ids (int) can number");
@@ -92,7 +95,8 @@ struct transformer_config {
     m["n_heads"] = std::to_string(n_heads);
     m["d_ff"] = std::to_string(d_ff);
     std::string f;
-    for (std::size_t i = 0; i < feature_vocab_sizes.size(); ++i) f += (i ? "," : "") + std::to_string(feature_vocab_sizes[i]);
+    for (std::size_t i = 0; i < feature_vocab_sizes.size(); ++i)
+      f += (i ? "," : "") + std::to_string(feature_vocab_sizes[i]);
     m["feature_vocab_sizes"] = f;
     m["activation"] = act == activation::gelu ? "gelu" : "swiglu";
     m["causal"] = causal ? "true" : "false";
@@ -122,12 +126,15 @@ struct transformer_config {
     auto count = [&](const char* key, std::size_t max = std::numeric_limits<std::size_t>::max()) -> std::size_t {
       const std::string& s = get(key);
       const auto v = detail::parse_count(s, max);
-      if (!v) apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a count in [0, ", max, "]: \"", s, "\"");
+      if (!v)
+        apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" is not a count in [0, ", max, "]: \"", s,
+                                         "\"");
       return *v;
     };
     auto flag = [&](const char* key) {
       const std::string& s = get(key);
-      if (s != "true" && s != "false") apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" must be true or false, got \"", s, "\"");
+      if (s != "true" && s != "false")
+        apgen::detail::fail<parse_error>("transformer metadata: \"", key, "\" must be true or false, got \"", s, "\"");
       return s == "true";
     };
     auto real = [&](const char* key) {
@@ -139,7 +146,8 @@ struct transformer_config {
       return v;
     };
     if (get("apgen.format") != "transformer/1")
-      apgen::detail::fail<parse_error>("transformer metadata: unknown format \"", get("apgen.format"), "\" (expected transformer/1)");
+      apgen::detail::fail<parse_error>("transformer metadata: unknown format \"", get("apgen.format"),
+                                       "\" (expected transformer/1)");
     transformer_config c;
     c.vocab_size = count("vocab_size", max_token_count);
     c.d_model = count("d_model");
@@ -150,14 +158,18 @@ struct transformer_config {
     if (!f.empty()) // "" is no features; otherwise counts separated by single commas ("3," and "3,,4" are refused)
       for (std::size_t at = 0;;) {
         const auto comma = f.find(',', at);
-        const auto v = detail::parse_count(f.substr(at, comma == std::string::npos ? std::string::npos : comma - at), max_token_count);
-        if (!v) apgen::detail::fail<parse_error>("transformer metadata: bad feature_vocab_sizes \"", f, "\" (counts separated by commas)");
+        const auto v = detail::parse_count(f.substr(at, comma == std::string::npos ? std::string::npos : comma - at),
+                                           max_token_count);
+        if (!v)
+          apgen::detail::fail<parse_error>("transformer metadata: bad feature_vocab_sizes \"", f,
+                                           "\" (counts separated by commas)");
         c.feature_vocab_sizes.push_back(*v);
         if (comma == std::string::npos) break;
         at = comma + 1;
       }
     const std::string& a = get("activation");
-    if (a != "gelu" && a != "swiglu") apgen::detail::fail<parse_error>("transformer metadata: unknown activation \"", a, "\"");
+    if (a != "gelu" && a != "swiglu")
+      apgen::detail::fail<parse_error>("transformer metadata: unknown activation \"", a, "\"");
     c.act = a == "gelu" ? activation::gelu : activation::swiglu;
     c.causal = flag("causal");
     // Added after the first format revision: files written before it have no window (unlimited attention).

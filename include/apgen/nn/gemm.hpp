@@ -21,7 +21,8 @@ namespace apgen::nn {
 
 /// Packing buffers for the products of one thread, reused across calls.
 class gemm_buffers {
-  using blocking_t = Eigen::internal::gemm_blocking_space<Eigen::RowMajor, float, float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, 1, false>;
+  using blocking_t = Eigen::internal::gemm_blocking_space<Eigen::RowMajor, float, float, Eigen::Dynamic, Eigen::Dynamic,
+                                                          Eigen::Dynamic, 1, false>;
   struct entry {
     Eigen::Index n, k, m;
     std::unique_ptr<blocking_t> blocking;
@@ -63,12 +64,14 @@ private:
 };
 
 /// C (m x n, row stride ldc) += A (m x k, row stride lda) * B^T, B being n x k with row stride ldb.
-inline void gemm_accumulate_abt(const float* a, Eigen::Index lda, const float* b, Eigen::Index ldb, float* c, Eigen::Index ldc,
-                                Eigen::Index m, Eigen::Index n, Eigen::Index k, gemm_buffers& buffers) {
+inline void gemm_accumulate_abt(const float* a, Eigen::Index lda, const float* b, Eigen::Index ldb, float* c,
+                                Eigen::Index ldc, Eigen::Index m, Eigen::Index n, Eigen::Index k,
+                                gemm_buffers& buffers) {
   if (m == 0 || n == 0) return;
   // B^T is k x n column-major with stride ldb: exactly B's row-major memory.
-  Eigen::internal::general_matrix_matrix_product<Eigen::Index, float, Eigen::RowMajor, false, float, Eigen::ColMajor, false, Eigen::RowMajor,
-                                                 1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc, 1.0f, buffers.get(m, n, k), nullptr);
+  Eigen::internal::general_matrix_matrix_product<Eigen::Index, float, Eigen::RowMajor, false, float, Eigen::ColMajor,
+                                                 false, Eigen::RowMajor, 1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc,
+                                                                                 1.0f, buffers.get(m, n, k), nullptr);
 }
 
 /// Packing buffers for products of any shape and transposition in `Scalar`, for one thread: the training pass
@@ -89,8 +92,8 @@ public:
   /// C (m x n, row-major, row stride ldc) += alpha * op(A) * op(B), where op(A) is m x k and op(B) is k x n.
   /// A is stored row-major with row stride lda: as m x k, or as k x m when `trans_a` (op(A) = A^T); likewise B
   /// (k x n, or n x k when `trans_b`).
-  void accumulate(bool trans_a, bool trans_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, Scalar alpha, const Scalar* a,
-                  Eigen::Index lda, const Scalar* b, Eigen::Index ldb, Scalar* c, Eigen::Index ldc) {
+  void accumulate(bool trans_a, bool trans_b, Eigen::Index m, Eigen::Index n, Eigen::Index k, Scalar alpha,
+                  const Scalar* a, Eigen::Index lda, const Scalar* b, Eigen::Index ldb, Scalar* c, Eigen::Index ldc) {
     if (m == 0 || n == 0 || k == 0) return;
     // Eigen runs a row-major product as the column-major C^T = op(B)^T op(A)^T: its "rows" are our n.
     Eigen::Index kc = k, mc = n, nc = m;
@@ -98,10 +101,14 @@ public:
     m_blocking.set(kc, mc, nc, grow(m_a, kc * mc), grow(m_b, kc * nc));
     using Eigen::ColMajor, Eigen::RowMajor;
     // A row-major array read transposed is the same memory read column-major.
-    if (!trans_a && !trans_b) run<RowMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-    else if (!trans_a) run<RowMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-    else if (!trans_b) run<ColMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-    else run<ColMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    if (!trans_a && !trans_b)
+      run<RowMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    else if (!trans_a)
+      run<RowMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    else if (!trans_b)
+      run<ColMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    else
+      run<ColMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
   }
 
 private:
@@ -121,10 +128,11 @@ private:
     return v.data();
   }
   template <int LhsOrder, int RhsOrder>
-  void run(Eigen::Index m, Eigen::Index n, Eigen::Index k, Scalar alpha, const Scalar* a, Eigen::Index lda, const Scalar* b, Eigen::Index ldb,
-           Scalar* c, Eigen::Index ldc) {
-    Eigen::internal::general_matrix_matrix_product<Eigen::Index, Scalar, LhsOrder, false, Scalar, RhsOrder, false, Eigen::RowMajor, 1>::run(
-        m, n, k, a, lda, b, ldb, c, 1, ldc, alpha, m_blocking, nullptr);
+  void run(Eigen::Index m, Eigen::Index n, Eigen::Index k, Scalar alpha, const Scalar* a, Eigen::Index lda,
+           const Scalar* b, Eigen::Index ldb, Scalar* c, Eigen::Index ldc) {
+    Eigen::internal::general_matrix_matrix_product<Eigen::Index, Scalar, LhsOrder, false, Scalar, RhsOrder, false,
+                                                   Eigen::RowMajor, 1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc, alpha,
+                                                                            m_blocking, nullptr);
   }
   blocking m_blocking;
   buffer m_a, m_b;

@@ -72,12 +72,15 @@ public:
         total += (static_cast<std::size_t>(std::min(m_kc, k - k2) * std::min(m_mc, n - i2)) + 15) / 16 * 16;
       }
     m_data.assign(total, 0.0f);
-    Eigen::internal::gemm_pack_lhs<float, index, lhs_mapper, traits::mr, traits::LhsProgress, traits::LhsPacket4Packing, Eigen::RowMajor> pack_lhs;
+    Eigen::internal::gemm_pack_lhs<float, index, lhs_mapper, traits::mr, traits::LhsProgress, traits::LhsPacket4Packing,
+                                   Eigen::RowMajor>
+        pack_lhs;
     const lhs_mapper lhs(w, ldw);
     std::size_t b = 0;
     for (index k2 = 0; k2 < k; k2 += m_kc)
       for (index i2 = 0; i2 < n; i2 += m_mc, ++b)
-        pack_lhs(m_data.data() + m_offsets[b], lhs.getSubMapper(i2, k2), std::min(m_kc, k - k2), std::min(m_mc, n - i2));
+        pack_lhs(m_data.data() + m_offsets[b], lhs.getSubMapper(i2, k2), std::min(m_kc, k - k2),
+                 std::min(m_mc, n - i2));
   }
 
   [[nodiscard]] index rows() const noexcept { return m_n; }
@@ -99,7 +102,8 @@ public:
   /// C = A W^T + bias for an output that goes straight to its reader (a vocabulary head's logits): each block is
   /// computed in a cache-resident staging block and then written out once with streaming stores. Writing the bias
   /// into a 32 MB output and accumulating onto it made every line go to memory and back; here it goes once.
-  void apply_streamed(const float* a, index lda, const float* bias, float* c, index ldc, index m, packed_gemm_scratch& scratch) const {
+  void apply_streamed(const float* a, index lda, const float* bias, float* c, index ldc, index m,
+                      packed_gemm_scratch& scratch) const {
     if (m == 0 || m_n == 0) return;
     if (m_k == 0) {
       init_block(bias, c, ldc, m, 0, m_n, false);
@@ -113,7 +117,8 @@ public:
     // chunk's last m % nr rows are packed as one whole group, padded with zero rows (see tail_rows); the staging
     // block has room for the padding, and only real rows are written out.
     const index stage_offset = (m_k * nc + 15) / 16 * 16;
-    const tail_rows tail(a, lda, nullptr, 0, m, m_k, 0, false, scratch, static_cast<std::size_t>(stage_offset + nc * m_mc));
+    const tail_rows tail(a, lda, nullptr, 0, m, m_k, 0, false, scratch,
+                         static_cast<std::size_t>(stage_offset + nc * m_mc));
     float* packed = scratch.get(0);
     float* stage = packed + stage_offset;
     const rhs_mapper tail_rhs(tail.a, m_k);
@@ -130,7 +135,8 @@ public:
         init_block(bias ? bias + i2 : nullptr, stage, mc, padded, 0, mc, false);
         const res_mapper res(stage, mc, 1);
         for (index k2 = 0, kb = 0; k2 < m_k; k2 += m_kc, ++kb)
-          gebp(res, m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], packed + k2 * padded, mc, std::min(m_kc, m_k - k2), padded, 1.0f);
+          gebp(res, m_data.data() + m_offsets[static_cast<std::size_t>(kb * row_blocks + ib)], packed + k2 * padded, mc,
+               std::min(m_kc, m_k - k2), padded, 1.0f);
         for (index r = 0; r < ncols; ++r) stream_copy(stage + r * mc, c + (j2 + r) * ldc + i2, mc);
       }
     }
@@ -143,11 +149,14 @@ public:
   static constexpr index max_block_rows = 8 * traits::mr;
 
 private:
-  void run(const float* a, index lda, float* c, index ldc, index m, const float* bias, bool accumulate, packed_gemm_scratch& scratch) const {
+  void run(const float* a, index lda, float* c, index ldc, index m, const float* bias, bool accumulate,
+           packed_gemm_scratch& scratch) const {
     if (m == 0 || m_n == 0) return;
     if (m_k == 0) { // no product: C is just the bias (or keeps its value)
-      if (bias) init_block(bias, c, ldc, m, 0, m_n, accumulate);
-      else if (!accumulate) init_block(nullptr, c, ldc, m, 0, m_n, false);
+      if (bias)
+        init_block(bias, c, ldc, m, 0, m_n, accumulate);
+      else if (!accumulate)
+        init_block(nullptr, c, ldc, m, 0, m_n, false);
       return;
     }
     Eigen::internal::gemm_pack_rhs<float, index, rhs_mapper, traits::nr, Eigen::ColMajor> pack_rhs;
@@ -183,7 +192,9 @@ private:
   }
 
   /// m rounded up to whole column groups of the kernel.
-  static index round_up_to_group(index m) { return (m + traits::nr - 1) / traits::nr * traits::nr; }
+  static index round_up_to_group(index m) {
+    return (m + traits::nr - 1) / traits::nr * traits::nr;
+  }
 
   /// Why a tail: GEBP computes a group of nr activation rows and a lone remainder row by different code (for the
   /// weights rows past its vector panels it even sums in another order), so a row's result depended on whether
@@ -196,10 +207,11 @@ private:
     float* c = nullptr; ///< nr x n, row-major
     index count = 0, n = 0, first = 0, ldc = 0;
     float* out = nullptr;
-    tail_rows(const float* src, index lda, float* dst, index ldc_, index m, index k, index n_, bool accumulate, packed_gemm_scratch& scratch,
-              std::size_t front)
+    tail_rows(const float* src, index lda, float* dst, index ldc_, index m, index k, index n_, bool accumulate,
+              packed_gemm_scratch& scratch, std::size_t front)
         : count(m % traits::nr), n(n_), first(m - m % traits::nr), ldc(ldc_), out(dst) {
-      const std::size_t a_floats = count ? static_cast<std::size_t>(traits::nr * k) : 0, c_floats = count ? static_cast<std::size_t>(traits::nr * n) : 0;
+      const std::size_t a_floats = count ? static_cast<std::size_t>(traits::nr * k) : 0,
+                        c_floats = count ? static_cast<std::size_t>(traits::nr * n) : 0;
       const std::size_t front16 = (front + 15) / 16 * 16, a16 = (a_floats + 15) / 16 * 16;
       float* base = scratch.get(front16 + a16 + c_floats);
       if (!count) return;
@@ -242,7 +254,8 @@ private:
       float* row = c + r * ldc + c0;
       index j = 0;
       if (accumulate) {
-        for (; j < body; j += W) (batch::load_unaligned(row + j) + batch::load_unaligned(b + j)).store_unaligned(row + j);
+        for (; j < body; j += W)
+          (batch::load_unaligned(row + j) + batch::load_unaligned(b + j)).store_unaligned(row + j);
         for (; j < nc; ++j) row[j] += b[j];
       } else if (b) {
         for (; j < body; j += W) batch::load_unaligned(b + j).store_unaligned(row + j);

@@ -37,8 +37,8 @@ namespace apgen::nn {
 namespace avx512_gemm {
 
 using index = std::ptrdiff_t;
-inline constexpr index panel = 32;        ///< weights rows per packed panel (two vectors of C columns)
-inline constexpr index tile = 14;         ///< activation rows per kernel call (28 accumulators + 2 weights + 1 broadcast)
+inline constexpr index panel = 32; ///< weights rows per packed panel (two vectors of C columns)
+inline constexpr index tile = 14;  ///< activation rows per kernel call (28 accumulators + 2 weights + 1 broadcast)
 inline constexpr index tile_stride = 16;  ///< floats per k step of a packed tile (one transposed 16-row block)
 inline constexpr index depth_block = 512; ///< longest k-slice: a panel of it is 64 KB, an L2-resident block
 
@@ -46,8 +46,8 @@ inline constexpr index depth_block = 512; ///< longest k-slice: a panel of it is
 enum class store_mode { set, add, stream };
 
 template <int R, store_mode Mode, bool Bias>
-inline void kernel(const float* __restrict a, const float* __restrict w, index kc, float* c, index ldc, const float* bias, __mmask16 m0,
-                   __mmask16 m1) {
+inline void kernel(const float* __restrict a, const float* __restrict w, index kc, float* c, index ldc,
+                   const float* bias, __mmask16 m0, __mmask16 m1) {
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   if constexpr (Mode == store_mode::add) // C is read at the end: start its lines on their way now
@@ -96,7 +96,9 @@ constexpr std::array<kernel_fn, sizeof...(I)> kernel_table(std::integer_sequence
 template <store_mode Mode, bool Bias>
 inline constexpr auto kernels = kernel_table<Mode, Bias>(std::make_integer_sequence<int, static_cast<int>(tile)>{});
 
-inline __mmask16 lane_mask(index count) { return count >= 16 ? __mmask16(0xffff) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1u); }
+inline __mmask16 lane_mask(index count) {
+  return count >= 16 ? __mmask16(0xffff) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1u);
+}
 
 } // namespace avx512_gemm
 
@@ -135,11 +137,13 @@ public:
     run(a, lda, nullptr, c, ldc, m, store_mode::add, scratch);
   }
   /// C = A W^T + bias, or C += A W^T + bias with `accumulate` (bias: n floats, or null for none).
-  void apply(const float* a, index lda, const float* bias, float* c, index ldc, index m, bool accumulate, scratch_buffer& scratch) const {
+  void apply(const float* a, index lda, const float* bias, float* c, index ldc, index m, bool accumulate,
+             scratch_buffer& scratch) const {
     run(a, lda, bias, c, ldc, m, accumulate ? store_mode::add : store_mode::set, scratch);
   }
   /// C = A W^T + bias for an output that goes straight to its reader: stored with streaming stores.
-  void apply_streamed(const float* a, index lda, const float* bias, float* c, index ldc, index m, scratch_buffer& scratch) const {
+  void apply_streamed(const float* a, index lda, const float* bias, float* c, index ldc, index m,
+                      scratch_buffer& scratch) const {
     run(a, lda, bias, c, ldc, m, store_mode::stream, scratch);
   }
 
@@ -147,7 +151,8 @@ public:
   static constexpr index max_block_rows = panel;
 
 private:
-  void run(const float* a, index lda, const float* bias, float* c, index ldc, index m, store_mode mode, scratch_buffer& scratch) const {
+  void run(const float* a, index lda, const float* bias, float* c, index ldc, index m, store_mode mode,
+           scratch_buffer& scratch) const {
     if (m == 0 || m_n == 0) return;
     if (m_k == 0) { // no product: C becomes (or gains) the bias
       for (index r = 0; r < m; ++r)
@@ -159,11 +164,13 @@ private:
     }
     // At most row_block activation rows at a time: their packed k-slice (512 KB) stays in L2 while every weight
     // panel passes over it.
-    for (index j0 = 0; j0 < m; j0 += row_block) run_rows(a + j0 * lda, lda, bias, c + j0 * ldc, ldc, std::min(row_block, m - j0), mode, scratch);
+    for (index j0 = 0; j0 < m; j0 += row_block)
+      run_rows(a + j0 * lda, lda, bias, c + j0 * ldc, ldc, std::min(row_block, m - j0), mode, scratch);
     if (mode == store_mode::stream) _mm_sfence(); // streaming stores are weakly ordered
   }
 
-  void run_rows(const float* a, index lda, const float* bias, float* c, index ldc, index m, store_mode mode, scratch_buffer& scratch) const {
+  void run_rows(const float* a, index lda, const float* bias, float* c, index ldc, index m, store_mode mode,
+                scratch_buffer& scratch) const {
     const index tiles = (m + tile - 1) / tile;
     float* packed = scratch.get(static_cast<std::size_t>(tiles * stride * std::min(depth_block, m_k)));
     for (index k0 = 0; k0 < m_k; k0 += depth_block) {
@@ -191,12 +198,16 @@ private:
     }
   }
 
-  static const std::array<avx512_gemm::kernel_fn, static_cast<std::size_t>(tile)>& dispatch(store_mode mode, bool bias) {
+  static const std::array<avx512_gemm::kernel_fn, static_cast<std::size_t>(tile)>& dispatch(store_mode mode,
+                                                                                            bool bias) {
     using avx512_gemm::kernels;
     switch (mode) {
-    case store_mode::set: return bias ? kernels<store_mode::set, true> : kernels<store_mode::set, false>;
-    case store_mode::add: return bias ? kernels<store_mode::add, true> : kernels<store_mode::add, false>;
-    default: return bias ? kernels<store_mode::stream, true> : kernels<store_mode::stream, false>;
+    case store_mode::set:
+      return bias ? kernels<store_mode::set, true> : kernels<store_mode::set, false>;
+    case store_mode::add:
+      return bias ? kernels<store_mode::add, true> : kernels<store_mode::add, false>;
+    default:
+      return bias ? kernels<store_mode::stream, true> : kernels<store_mode::stream, false>;
     }
   }
 
@@ -207,7 +218,8 @@ private:
       float* dst = packed + t * stride * kc;
       index kk = 0;
       for (; kk + 16 <= kc; kk += 16)
-        simd::transpose16(a + r0 * lda + kk, static_cast<std::size_t>(lda), static_cast<std::size_t>(rows), dst + kk * stride, static_cast<std::size_t>(stride));
+        simd::transpose16(a + r0 * lda + kk, static_cast<std::size_t>(lda), static_cast<std::size_t>(rows),
+                          dst + kk * stride, static_cast<std::size_t>(stride));
       for (; kk < kc; ++kk)
         for (index r = 0; r < stride; ++r) dst[kk * stride + r] = r < rows ? a[(r0 + r) * lda + kk] : 0.0f;
     }

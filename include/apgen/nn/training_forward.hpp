@@ -33,13 +33,14 @@ namespace detail {
 /// y = x W^T + b (y += x W^T + b with `accumulate`, the residual form), x and y blocks of row-major matrices. The
 /// bias goes in first, so the product accumulates onto it in one pass.
 template <class Scalar, class X, class Y>
-void linear(gemm_workspace<Scalar>& gemm, const X& x, const basic_matrix<Scalar>& w, const basic_row_vector<Scalar>& b, Y&& y, bool accumulate) {
+void linear(gemm_workspace<Scalar>& gemm, const X& x, const basic_matrix<Scalar>& w, const basic_row_vector<Scalar>& b,
+            Y&& y, bool accumulate) {
   if (accumulate)
     y.rowwise() += b;
   else
     y.rowwise() = b;
-  gemm.accumulate(false, true, y.rows(), w.rows(), w.cols(), Scalar(1), x.data(), x.outerStride(), w.data(), w.outerStride(), y.data(),
-                  y.outerStride());
+  gemm.accumulate(false, true, y.rows(), w.rows(), w.cols(), Scalar(1), x.data(), x.outerStride(), w.data(),
+                  w.outerStride(), y.data(), y.outerStride());
 }
 
 } // namespace detail
@@ -50,12 +51,14 @@ template <class Scalar>
 void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar>& t) {
   using matrix = basic_matrix<Scalar>;
   const auto& c = w.config;
-  const auto T = static_cast<Eigen::Index>(t.size()), d = static_cast<Eigen::Index>(c.d_model), ff = static_cast<Eigen::Index>(c.d_ff);
+  const auto T = static_cast<Eigen::Index>(t.size()), d = static_cast<Eigen::Index>(c.d_model),
+             ff = static_cast<Eigen::Index>(c.d_ff);
   const auto V = static_cast<Eigen::Index>(c.vocab_size), C = static_cast<Eigen::Index>(c.control_heads ? 3 : 0);
   const std::size_t H = c.n_heads, dh = c.head_dim();
   const Eigen::Index d3 = 3 * d, n = static_cast<Eigen::Index>(dh);
   if (t.features.size() != c.feature_vocab_sizes.size())
-    apgen::detail::fail<shape_mismatch>("training forward: ", t.features.size(), " feature rows for ", c.feature_vocab_sizes.size(), " features");
+    apgen::detail::fail<shape_mismatch>("training forward: ", t.features.size(), " feature rows for ",
+                                        c.feature_vocab_sizes.size(), " features");
   // Sizes: every buffer grows to this batch.
   t.p_offsets.resize(t.rows() + 1);
   t.p_offsets[0] = 0;
@@ -91,12 +94,14 @@ void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar
       const Eigen::Index p = t.row_begin(r) + i;
       const token_id x = t.tokens[static_cast<std::size_t>(p)];
       if (x < 0 || static_cast<std::size_t>(x) >= c.vocab_size)
-        apgen::detail::fail<invalid_token>("training forward: token ", x, " at position ", i, " is outside the vocabulary");
+        apgen::detail::fail<invalid_token>("training forward: token ", x, " at position ", i,
+                                           " is outside the vocabulary");
       h.row(p) = w.tok_embed.row(x);
       for (std::size_t k = 0; k < t.features.size(); ++k) {
         const token_id f = t.features[k][static_cast<std::size_t>(p)];
         if (f < 0 || static_cast<std::size_t>(f) >= c.feature_vocab_sizes[k])
-          apgen::detail::fail<invalid_token>("training forward: feature ", k, " at position ", i, " is ", f, ", outside its vocabulary");
+          apgen::detail::fail<invalid_token>("training forward: feature ", k, " at position ", i, " is ", f,
+                                             ", outside its vocabulary");
         h.row(p) += w.feat_embed[k].row(f);
       }
     }
@@ -166,8 +171,8 @@ void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar
 
 /// Forward pass of one row for training: fills the tape (logits and control logits included).
 template <class Scalar>
-void forward_row(const basic_transformer_weights<Scalar>& w, std::span<const token_id> tokens, const std::vector<std::vector<token_id>>& features,
-                 row_tape<Scalar>& t) {
+void forward_row(const basic_transformer_weights<Scalar>& w, std::span<const token_id> tokens,
+                 const std::vector<std::vector<token_id>>& features, row_tape<Scalar>& t) {
   t.batch.clear(w.config);
   t.batch.add_row(tokens, features);
   forward_batch(w, t.batch);

@@ -38,16 +38,16 @@ struct batch_tape {
     matrix att;                ///< concatenated head outputs (T x d)
     matrix m, m_hat;           ///< LayerNorm2 output and normalised input (T x d)
     std::vector<Scalar> rstd2;
-    matrix up, gate;           ///< MLP pre-activations (T x ff; gate: SwiGLU only); GELU: gelu' at the pre-activation
-    matrix act;                ///< MLP activation, the down projection's input (T x ff)
+    matrix up, gate; ///< MLP pre-activations (T x ff; gate: SwiGLU only); GELU: gelu' at the pre-activation
+    matrix act;      ///< MLP activation, the down projection's input (T x ff)
   };
 
   std::vector<token_id> tokens;                ///< every row's tokens, packed
   std::vector<std::vector<token_id>> features; ///< [feature][packed position]
   std::vector<std::size_t> offsets{0};         ///< row r holds packed positions [offsets[r], offsets[r + 1])
-  std::vector<std::size_t> p_offsets;          ///< where row r's attention probabilities start in layer::p (head after head)
+  std::vector<std::size_t> p_offsets; ///< where row r's attention probabilities start in layer::p (head after head)
   std::vector<layer> layers;
-  matrix z, z_hat;             ///< final LayerNorm output and normalised input
+  matrix z, z_hat; ///< final LayerNorm output and normalised input
   std::vector<Scalar> rstd_f;
   matrix logits, controls;     ///< T x V and T x 3 (T x 0 without control heads)
   matrix d_logits, d_controls; ///< the loss's gradients, written by row_loss_and_grad, read by backward_batch
@@ -67,12 +67,15 @@ struct batch_tape {
   /// Appends a row: its tokens and its feature ids ([feature][position], one feature row per model feature).
   void add_row(std::span<const token_id> row, const std::vector<std::vector<token_id>>& row_features) {
     if (row_features.size() != features.size())
-      apgen::detail::fail<shape_mismatch>("training forward: ", row_features.size(), " feature rows for ", features.size(), " features");
+      apgen::detail::fail<shape_mismatch>("training forward: ", row_features.size(), " feature rows for ",
+                                          features.size(), " features");
     for (std::size_t k = 0; k < features.size(); ++k)
       if (row_features[k].size() < row.size())
-        apgen::detail::fail<shape_mismatch>("training forward: feature ", k, " has ", row_features[k].size(), " positions for ", row.size(), " tokens");
+        apgen::detail::fail<shape_mismatch>("training forward: feature ", k, " has ", row_features[k].size(),
+                                            " positions for ", row.size(), " tokens");
     for (std::size_t k = 0; k < features.size(); ++k)
-      features[k].insert(features[k].end(), row_features[k].begin(), row_features[k].begin() + static_cast<std::ptrdiff_t>(row.size()));
+      features[k].insert(features[k].end(), row_features[k].begin(),
+                         row_features[k].begin() + static_cast<std::ptrdiff_t>(row.size()));
     tokens.insert(tokens.end(), row.begin(), row.end());
     offsets.push_back(tokens.size());
   }
@@ -80,11 +83,14 @@ struct batch_tape {
   /// Tokens of the batch (T).
   [[nodiscard]] std::size_t size() const noexcept { return tokens.size(); }
   [[nodiscard]] Eigen::Index row_begin(std::size_t r) const noexcept { return static_cast<Eigen::Index>(offsets[r]); }
-  [[nodiscard]] Eigen::Index row_length(std::size_t r) const noexcept { return static_cast<Eigen::Index>(offsets[r + 1] - offsets[r]); }
+  [[nodiscard]] Eigen::Index row_length(std::size_t r) const noexcept {
+    return static_cast<Eigen::Index>(offsets[r + 1] - offsets[r]);
+  }
   /// Row stride of an L x L score matrix: L rounded up to whole vectors, so that every score row starts aligned
   /// and the softmax runs in full vectors.
   [[nodiscard]] static Eigen::Index score_stride(Eigen::Index L) noexcept {
-    constexpr Eigen::Index lanes = std::max<Eigen::Index>(1, EIGEN_MAX_ALIGN_BYTES / static_cast<Eigen::Index>(sizeof(Scalar)));
+    constexpr Eigen::Index lanes =
+        std::max<Eigen::Index>(1, EIGEN_MAX_ALIGN_BYTES / static_cast<Eigen::Index>(sizeof(Scalar)));
     return (L + lanes - 1) / lanes * lanes;
   }
 };

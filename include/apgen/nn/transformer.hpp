@@ -17,14 +17,14 @@
 #include <apgen/core/errors.hpp>
 #include <apgen/core/row_encoding.hpp>
 #include <apgen/core/step_context.hpp>
-#include <apgen/nn/config.hpp>
 #include <apgen/nn/attention_kernels.hpp>
-#include <apgen/nn/packed_gemm.hpp>
+#include <apgen/nn/config.hpp>
 #include <apgen/nn/ops/activations.hpp>
 #include <apgen/nn/ops/attention_mask.hpp>
 #include <apgen/nn/ops/layer_norm.hpp>
 #include <apgen/nn/ops/rope.hpp>
 #include <apgen/nn/ops/softmax.hpp>
+#include <apgen/nn/packed_gemm.hpp>
 #include <apgen/nn/weights.hpp>
 
 #include <algorithm>
@@ -57,7 +57,8 @@ inline constexpr double flops_per_ns = 20.0;
 template <class F>
 void for_row_chunks(std::size_t n, std::size_t min_rows_per_thread, double flops_per_row, F&& f) {
   const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
-  if (threads > 1 && n >= 2 * min_rows_per_thread && apgen::detail::worth_threads(static_cast<double>(n) * flops_per_row / flops_per_ns)) {
+  if (threads > 1 && n >= 2 * min_rows_per_thread &&
+      apgen::detail::worth_threads(static_cast<double>(n) * flops_per_row / flops_per_ns)) {
     // Chunk boundaries depend on the chunk count only, never on which thread runs a chunk.
     const std::size_t chunks = std::min(threads, n / min_rows_per_thread);
     const std::size_t per = (n + chunks - 1) / chunks, rounded = (per + 7) / 8 * 8;
@@ -109,9 +110,11 @@ public:
   void predict(const canvas& c, const step_context& ctx, denoiser_output& out) {
     const auto& cfg = m_w.config;
     if (c.vocab_size() != cfg.vocab_size)
-      apgen::detail::fail<shape_mismatch>("transformer: canvas vocabulary has ", c.vocab_size(), " tokens, the model ", cfg.vocab_size);
+      apgen::detail::fail<shape_mismatch>("transformer: canvas vocabulary has ", c.vocab_size(), " tokens, the model ",
+                                          cfg.vocab_size);
     if (c.mask() != cfg.mask_id)
-      apgen::detail::fail<shape_mismatch>("transformer: canvas MASK id is ", c.mask(), ", the model was built for ", cfg.mask_id);
+      apgen::detail::fail<shape_mismatch>("transformer: canvas MASK id is ", c.mask(), ", the model was built for ",
+                                          cfg.mask_id);
     require_features(c, ctx);
     detail::eigen_single_thread guard;
     reserve_thread_scratch(); // the thread count may have grown since construction
@@ -172,9 +175,9 @@ private:
     std::size_t first_segment, last_segment, begin, end;
   };
   struct row_cache {
-    std::vector<token_id> tokens;   // tokens the cache was built from
-    std::vector<matrix> k, v;       // per layer: capacity x d (after RoPE)
-    matrix z;                       // final normed hidden state: capacity x d
+    std::vector<token_id> tokens; // tokens the cache was built from
+    std::vector<matrix> k, v;     // per layer: capacity x d (after RoPE)
+    matrix z;                     // final normed hidden state: capacity x d
   };
 
   void plan_segments(const canvas& c, const step_context& ctx, bool cached) {
@@ -233,20 +236,25 @@ private:
   static void grow(matrix& m, Eigen::Index rows, Eigen::Index cols) {
     if (m.rows() < rows || m.cols() != cols) m.resize(std::max(rows, m.rows()), cols);
   }
-  auto top(matrix& m) { return m.topRows(static_cast<Eigen::Index>(m_rows)); }
+  auto top(matrix& m) {
+    return m.topRows(static_cast<Eigen::Index>(m_rows));
+  }
 
   /// A model with feature embeddings needs the step's encodings, of its schema, one per row.
   void require_features(const canvas& c, const step_context& ctx) const {
     const auto& sizes = m_w.config.feature_vocab_sizes;
     if (sizes.empty()) return;
     if (ctx.encodings.empty() || !ctx.schema)
-      apgen::detail::fail<invalid_argument>("transformer: the model has ", sizes.size(),
-                                            " feature embeddings and the step carries no row encodings; give the generator the "
-                                            "task's encoder (generator_options::encoder)");
+      apgen::detail::fail<invalid_argument>(
+          "transformer: the model has ", sizes.size(),
+          " feature embeddings and the step carries no row encodings; give the generator the "
+          "task's encoder (generator_options::encoder)");
     if (ctx.encodings.size() != c.rows())
-      apgen::detail::fail<shape_mismatch>("transformer: ", ctx.encodings.size(), " row encodings for ", c.rows(), " rows");
+      apgen::detail::fail<shape_mismatch>("transformer: ", ctx.encodings.size(), " row encodings for ", c.rows(),
+                                          " rows");
     if (ctx.schema->feature_vocab_sizes != sizes)
-      apgen::detail::fail<shape_mismatch>("transformer: the encoder's schema has ", ctx.schema->feature_vocab_sizes.size(),
+      apgen::detail::fail<shape_mismatch>("transformer: the encoder's schema has ",
+                                          ctx.schema->feature_vocab_sizes.size(),
                                           " features of other sizes than the model's ", sizes.size());
   }
 
@@ -258,16 +266,16 @@ private:
       if (enc)
         for (std::size_t k = 0; k < enc->features.size(); ++k)
           if (enc->features[k].size() != row.size())
-            apgen::detail::fail<shape_mismatch>("transformer: feature ", k, " of row ", s.row, " has ", enc->features[k].size(),
-                                                " positions, the row has ", row.size());
+            apgen::detail::fail<shape_mismatch>("transformer: feature ", k, " of row ", s.row, " has ",
+                                                enc->features[k].size(), " positions, the row has ", row.size());
       for (std::size_t i = s.start; i < s.length; ++i) {
         const auto t = static_cast<Eigen::Index>(s.packed + i - s.start);
         m_h.row(t) = m_w.tok_embed.row(row[i]);
         for (std::size_t k = 0; enc && k < cfg.feature_vocab_sizes.size(); ++k) {
           const token_id f = enc->features[k][i];
           if (f < 0 || static_cast<std::size_t>(f) >= cfg.feature_vocab_sizes[k])
-            apgen::detail::fail<invalid_token>("transformer: feature ", k, " of row ", s.row, ", position ", i, " is ", f,
-                                               ", outside [0, ", cfg.feature_vocab_sizes[k], ")");
+            apgen::detail::fail<invalid_token>("transformer: feature ", k, " of row ", s.row, ", position ", i, " is ",
+                                               f, ", outside [0, ", cfg.feature_vocab_sizes[k], ")");
           m_h.row(t) += m_w.feat_embed[k].row(f);
         }
       }
@@ -277,33 +285,39 @@ private:
   /// y = x W^T + b (or y += x W^T + b with `accumulate`, the residual form) over the first n rows, threaded by
   /// row chunks.
   template <class X, class Y>
-  void linear(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t n_rows, bool accumulate = false) {
+  void linear(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t n_rows,
+              bool accumulate = false) {
     const double flops = 2.0 * static_cast<double>(w.rows()) * static_cast<double>(w.cols());
-    detail::for_row_chunks(n_rows, 16, flops, [&](std::size_t r0, std::size_t r1) { linear_rows(x, w, b, y, r0, r1, accumulate); });
+    detail::for_row_chunks(n_rows, 16, flops,
+                           [&](std::size_t r0, std::size_t r1) { linear_rows(x, w, b, y, r0, r1, accumulate); });
   }
   /// linear() on rows [r0, r1), on the calling thread, a cache-sized block of rows at a time (the packed product
   /// adds the bias block by block, while each block is in cache).
   template <class X, class Y>
-  void linear_rows(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t r0, std::size_t r1, bool accumulate) {
+  void linear_rows(const X& x, const packed_weight& w, const row_vector& b, Y& y, std::size_t r0, std::size_t r1,
+                   bool accumulate) {
     for (std::size_t b0 = r0; b0 < r1; b0 += block_rows()) {
       const auto n = static_cast<Eigen::Index>(std::min(r1, b0 + block_rows()) - b0), o = static_cast<Eigen::Index>(b0);
       auto yb = y.middleRows(o, n);
-      w.apply(x.middleRows(o, n).data(), x.outerStride(), b.data(), yb.data(), yb.outerStride(), n, accumulate, scratch());
+      w.apply(x.middleRows(o, n).data(), x.outerStride(), b.data(), yb.data(), yb.outerStride(), n, accumulate,
+              scratch());
     }
   }
   /// Rows per block: 256 measured best of 128, 256 and 512 on the three reference shapes (fewer starve the
   /// kernel of columns, more spill a d_ff-wide block out of L2).
-  static constexpr std::size_t block_rows() { return 256; }
+  static constexpr std::size_t block_rows() {
+    return 256;
+  }
   /// Token logits of a run at least this large bypass the cache on their way out (see write_outputs).
   static constexpr std::size_t streamed_output_bytes = std::size_t{8} << 20;
   /// This thread's scratch for packed activations.
-  packed_gemm_scratch& scratch() { return m_scratch[thread_index()]; }
+  packed_gemm_scratch& scratch() {
+    return m_scratch[thread_index()];
+  }
   /// Packs every weight matrix the forward multiplies by (once per set of weights: see nn/packed_gemm.hpp).
   void ensure_packed() {
     if (!m_packed_stale) return;
-    auto pack = [](packed_weight& p, const matrix& w) {
-      p.pack(w.data(), w.outerStride(), w.rows(), w.cols());
-    };
+    auto pack = [](packed_weight& p, const matrix& w) { p.pack(w.data(), w.outerStride(), w.rows(), w.cols()); };
     m_packed.resize(m_w.layers.size());
     for (std::size_t l = 0; l < m_w.layers.size(); ++l) {
       const auto& L = m_w.layers[l];
@@ -318,25 +332,28 @@ private:
     m_packed_stale = false;
   }
   void norm(const matrix& x, matrix& y, const row_vector& w, const row_vector& b) {
-    detail::for_row_chunks(m_rows, 64, 8.0 * static_cast<double>(m_w.config.d_model), [&](std::size_t r0, std::size_t r1) {
-      const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
-      auto yb = y.middleRows(o, n);
-      layer_norm_rows(x.middleRows(o, n), yb, w, b, m_w.config.norm_eps);
-    });
+    detail::for_row_chunks(m_rows, 64, 8.0 * static_cast<double>(m_w.config.d_model),
+                           [&](std::size_t r0, std::size_t r1) {
+                             const auto n = static_cast<Eigen::Index>(r1 - r0), o = static_cast<Eigen::Index>(r0);
+                             auto yb = y.middleRows(o, n);
+                             layer_norm_rows(x.middleRows(o, n), yb, w, b, m_w.config.norm_eps);
+                           });
   }
 
   void layer(std::size_t l, bool cached) {
     const auto& L = m_w.layers[l];
     const auto& P = m_packed[l];
     const auto threads = static_cast<std::size_t>(apgen::detail::available_threads());
-    const bool threaded = apgen::detail::worth_threads(static_cast<double>(m_rows) * layer_flops_per_row() / detail::flops_per_ns);
+    const bool threaded =
+        apgen::detail::worth_threads(static_cast<double>(m_rows) * layer_flops_per_row() / detail::flops_per_ns);
     if (threaded && m_groups.size() >= 2 * threads && m_largest_group * 2 * threads <= m_rows) {
       // Enough groups of whole rows to share out evenly (none larger than half a thread's share): each thread
       // takes a group through the whole layer, so the group's q/k/v, attention output and residual rows are
       // still in cache at every step.
       std::atomic<std::size_t> next{0};
       apgen::detail::run_team(threads, [&](std::size_t, std::size_t) {
-        for (std::size_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < m_groups.size();) layer_group(l, cached, m_groups[g]);
+        for (std::size_t g; (g = next.fetch_add(1, std::memory_order_relaxed)) < m_groups.size();)
+          layer_group(l, cached, m_groups[g]);
       });
       return;
     }
@@ -348,7 +365,8 @@ private:
     attention(l, cached);
     auto h = top(m_h);
     linear(top(m_att), P.out, L.out_b, h, m_rows, true);
-    detail::for_row_chunks(m_rows, 16, layer_flops_per_row() - 8.0 * d * d, [&](std::size_t r0, std::size_t r1) { mlp_rows(L, P, r0, r1); });
+    detail::for_row_chunks(m_rows, 16, layer_flops_per_row() - 8.0 * d * d,
+                           [&](std::size_t r0, std::size_t r1) { mlp_rows(L, P, r0, r1); });
   }
 
   /// Multiply-adds (x 2) of one token through a layer's products: QKV and the out-projection (4 d^2), the MLP
@@ -431,8 +449,12 @@ private:
     const std::size_t H = m_w.config.n_heads, jobs = m_segments.size() * H;
     // 4 flops per (query, key, head dimension): the scores and the weighted values.
     double flops = 0;
-    for (const auto& s : m_segments) flops += 4.0 * static_cast<double>(s.length - s.start) * static_cast<double>(s.length) * static_cast<double>(m_w.config.d_model);
-    const std::size_t team = apgen::detail::worth_threads(flops / detail::flops_per_ns) ? static_cast<std::size_t>(apgen::detail::available_threads()) : 1;
+    for (const auto& s : m_segments)
+      flops += 4.0 * static_cast<double>(s.length - s.start) * static_cast<double>(s.length) *
+               static_cast<double>(m_w.config.d_model);
+    const std::size_t team = apgen::detail::worth_threads(flops / detail::flops_per_ns)
+                                 ? static_cast<std::size_t>(apgen::detail::available_threads())
+                                 : 1;
     // (row, head) jobs one at a time from a shared counter: rows differ in length, so the cost of a job varies.
     std::atomic<std::size_t> next{0};
     apgen::detail::run_team(std::min(jobs, team), [&](std::size_t t, std::size_t) {
@@ -442,7 +464,8 @@ private:
   }
 
   /// One head of layer l's attention for segment si: softmax(Q K^T / sqrt(dh)) V into the head's columns of m_att.
-  void attention_head(std::size_t l, bool cached, std::size_t si, std::size_t head, matrix& S, attention_kernels::scratch& kernel_scratch) {
+  void attention_head(std::size_t l, bool cached, std::size_t si, std::size_t head, matrix& S,
+                      attention_kernels::scratch& kernel_scratch) {
     const auto& cfg = m_w.config;
     const auto d = static_cast<Eigen::Index>(cfg.d_model), dh = static_cast<Eigen::Index>(cfg.head_dim());
     const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
@@ -471,18 +494,21 @@ private:
     for (Eigen::Index q0 = 0; q0 < nq; q0 += block) {
       const Eigen::Index bq = std::min(block, nq - q0);
       const Eigen::Index first = start + q0, last = first + bq - 1; // in-row indices of the block's queries
-      // The block's keys: from its first query's lowest visible key to its last query's highest (nn/ops/attention_mask.hpp).
+      // The block's keys: from its first query's lowest visible key to its last query's highest
+      // (nn/ops/attention_mask.hpp).
       const Eigen::Index k_lo = visible_keys(cfg, first, nk).lo, k_hi = visible_keys(cfg, last, nk).hi;
       const Eigen::Index nkb = k_hi - k_lo;
       // A tight view of the scratch: its layout, and so the product's rounding, depends only on the shape, not on
       // how large earlier rows made the scratch (same input, same scores, bit for bit). The vector kernels'
       // rows are padded to whole vectors.
-      const Eigen::Index lds = fast ? static_cast<Eigen::Index>(attention_kernels::padded_keys(static_cast<std::size_t>(nkb))) : nkb;
+      const Eigen::Index lds =
+          fast ? static_cast<Eigen::Index>(attention_kernels::padded_keys(static_cast<std::size_t>(nkb))) : nkb;
       if (S.size() < bq * (lds + 1)) S.resize(bq * (lds + 1), 1); // the scores, then each row's 1 / sum
       Eigen::Map<matrix, 0, Eigen::OuterStride<>> sc(S.data(), bq, nkb, Eigen::OuterStride<>(lds));
       if (fast) // 1/sqrt(dh) goes in the softmax
-        attention_kernels::scores(Q.row(q0).data(), static_cast<std::size_t>(3 * d), K.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
-                                  static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), S.data(),
+        attention_kernels::scores(Q.row(q0).data(), static_cast<std::size_t>(3 * d), K.row(k_lo).data(),
+                                  static_cast<std::size_t>(kv_stride), static_cast<std::size_t>(bq),
+                                  static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), S.data(),
                                   static_cast<std::size_t>(lds), kernel_scratch);
       else
         sc.noalias() = Q.middleRows(q0, bq) * K.middleRows(k_lo, nkb).transpose();
@@ -493,12 +519,14 @@ private:
           if (hi < k_hi) sc.row(i).tail(k_hi - hi).setConstant(neg_inf);
         }
       }
-      Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + (p + q0) * d + h * dh, bq, dh, Eigen::OuterStride<>(d));
+      Eigen::Map<matrix, 0, Eigen::OuterStride<>> O(m_att.data() + (p + q0) * d + h * dh, bq, dh,
+                                                    Eigen::OuterStride<>(d));
       if (fast) { // the value kernel divides by each row's sum as it stores
         float* inverse_sums = S.data() + bq * lds;
         softmax_rows(sc, scale, inverse_sums);
-        attention_kernels::values(S.data(), static_cast<std::size_t>(lds), V.row(k_lo).data(), static_cast<std::size_t>(kv_stride),
-                                  static_cast<std::size_t>(bq), static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), O.data(),
+        attention_kernels::values(S.data(), static_cast<std::size_t>(lds), V.row(k_lo).data(),
+                                  static_cast<std::size_t>(kv_stride), static_cast<std::size_t>(bq),
+                                  static_cast<std::size_t>(nkb), static_cast<std::size_t>(dh), O.data(),
                                   static_cast<std::size_t>(d), inverse_sums);
       } else {
         softmax_rows(sc, scale);
@@ -573,10 +601,12 @@ private:
         // Logits far larger than the caches (a 32,000-token head over 256 positions is 32 MB) are streamed out
         // block by block; smaller ones stay in cache for the sampler that reads them next.
         if ((e - b) * static_cast<std::size_t>(V) * sizeof(float) >= streamed_output_bytes)
-          detail::for_row_chunks(e - b, 16, 2.0 * static_cast<double>(d) * static_cast<double>(V), [&](std::size_t r0, std::size_t r1) {
-            const auto o = static_cast<Eigen::Index>(r0);
-            m_head.apply_streamed(z.row(o).data(), d, m_w.head_b.data(), y.row(o).data(), V, static_cast<Eigen::Index>(r1 - r0), scratch());
-          });
+          detail::for_row_chunks(e - b, 16, 2.0 * static_cast<double>(d) * static_cast<double>(V),
+                                 [&](std::size_t r0, std::size_t r1) {
+                                   const auto o = static_cast<Eigen::Index>(r0);
+                                   m_head.apply_streamed(z.row(o).data(), d, m_w.head_b.data(), y.row(o).data(), V,
+                                                         static_cast<Eigen::Index>(r1 - r0), scratch());
+                                 });
         else
           linear(z, m_head, m_w.head_b, y, e - b);
       }
@@ -603,14 +633,16 @@ private:
       }
     }
     for (const auto& [si, b, e] : m_runs)
-      for (std::size_t i = b; i < e; ++i) out.tokens(m_segments[si].row)(i, static_cast<std::size_t>(cfg.mask_id)) = neg_inf;
+      for (std::size_t i = b; i < e; ++i)
+        out.tokens(m_segments[si].row)(i, static_cast<std::size_t>(cfg.mask_id)) = neg_inf;
     if (!cfg.control_heads || out.control_data().empty()) return;
     for (const auto& s : m_segments) {
       auto ctl = out.controls(s.row);
       for (std::size_t i = 0; i < s.length; ++i) {
         const float* z = z_row(s, i, cached);
         for (std::size_t k = 0; k < 3; ++k)
-          ctl(i, k) = dot_product(m_w.ctl_w.row(static_cast<Eigen::Index>(k)).data(), z, static_cast<std::size_t>(d)) + m_w.ctl_b[static_cast<Eigen::Index>(k)];
+          ctl(i, k) = dot_product(m_w.ctl_w.row(static_cast<Eigen::Index>(k)).data(), z, static_cast<std::size_t>(d)) +
+                      m_w.ctl_b[static_cast<Eigen::Index>(k)];
       }
     }
   }
@@ -632,7 +664,7 @@ private:
   std::vector<block_buffers> m_blocks; // per thread
   std::vector<matrix> m_scores;
   std::vector<attention_kernels::scratch> m_attention_scratch; // per thread
-  std::vector<packed_gemm_scratch> m_scratch; // per thread
+  std::vector<packed_gemm_scratch> m_scratch;                  // per thread
   std::vector<packed_layer> m_packed;
   packed_weight m_head;
   bool m_packed_stale = true;

@@ -79,7 +79,9 @@ struct basic_transformer_weights {
   /// Allocates every tensor at its shape (values unspecified).
   explicit basic_transformer_weights(const transformer_config& c) : config(c) {
     config.validate();
-    for_each_tensor([](const std::string&, auto& t, std::size_t rows, std::size_t cols, init_kind) { t.resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols)); });
+    for_each_tensor([](const std::string&, auto& t, std::size_t rows, std::size_t cols, init_kind) {
+      t.resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+    });
   }
 
   struct unallocated_t {};
@@ -102,7 +104,8 @@ struct basic_transformer_weights {
     f("embed.tokens.weight", tok_embed, V, d, init_kind::normal);
     feat_embed.resize(config.feature_vocab_sizes.size());
     for (std::size_t k = 0; k < feat_embed.size(); ++k)
-      f("embed.features." + std::to_string(k) + ".weight", feat_embed[k], config.feature_vocab_sizes[k], d, init_kind::normal);
+      f("embed.features." + std::to_string(k) + ".weight", feat_embed[k], config.feature_vocab_sizes[k], d,
+        init_kind::normal);
     layers.resize(config.n_layers);
     for (std::size_t i = 0; i < layers.size(); ++i) {
       auto& L = layers[i];
@@ -137,7 +140,9 @@ struct basic_transformer_weights {
   /// Parameter count.
   [[nodiscard]] std::size_t parameter_count() {
     std::size_t n = 0;
-    for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) { n += static_cast<std::size_t>(t.size()); });
+    for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) {
+      n += static_cast<std::size_t>(t.size());
+    });
     return n;
   }
 
@@ -149,7 +154,8 @@ struct basic_transformer_weights {
   [[nodiscard]] basic_transformer_weights<Other> cast() {
     basic_transformer_weights<Other> out(config);
     std::vector<const Scalar*> sources;
-    for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) { sources.push_back(t.data()); });
+    for_each_tensor(
+        [&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) { sources.push_back(t.data()); });
     std::size_t i = 0;
     out.for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) {
       for (Eigen::Index k = 0; k < t.size(); ++k) t.data()[k] = static_cast<Other>(sources[i][k]);
@@ -163,12 +169,14 @@ struct basic_transformer_weights {
     for_each_tensor([](const std::string&, auto& t, std::size_t, std::size_t, init_kind) { t.setZero(); });
   }
 
-  [[nodiscard]] static basic_transformer_weights random(const transformer_config& c, std::uint64_t seed, float std_dev = 0.02f) {
+  [[nodiscard]] static basic_transformer_weights random(const transformer_config& c, std::uint64_t seed,
+                                                        float std_dev = 0.02f) {
     basic_transformer_weights w(c);
     const counter_rng rng(seed, rng_stream::user);
     std::uint32_t tensor_index = 0;
     w.for_each_tensor([&](const std::string& name, auto& t, std::size_t, std::size_t, init_kind k) {
-      const bool residual = name.find("attn.out.weight") != std::string::npos || name.find("mlp.down.weight") != std::string::npos;
+      const bool residual =
+          name.find("attn.out.weight") != std::string::npos || name.find("mlp.down.weight") != std::string::npos;
       const float s = residual ? std_dev / std::sqrt(2.0f * static_cast<float>(c.n_layers)) : std_dev;
       for (Eigen::Index i = 0; i < t.size(); ++i) {
         float v = 0;
@@ -179,9 +187,15 @@ struct basic_transformer_weights {
           v = s * static_cast<float>(std::sqrt(-2.0 * std::log(u[0])) * std::cos(6.283185307179586 * u[1]));
           break;
         }
-        case init_kind::ones: v = 1; break;
-        case init_kind::zeros: v = 0; break;
-        case init_kind::control_bias: v = -2; break;
+        case init_kind::ones:
+          v = 1;
+          break;
+        case init_kind::zeros:
+          v = 0;
+          break;
+        case init_kind::control_bias:
+          v = -2;
+          break;
         }
         t.data()[i] = static_cast<Scalar>(v);
       }

@@ -19,12 +19,17 @@ enum class confidence_measure {
 
 /// The score of a position whose chosen token has logit `z_chosen`.
 [[nodiscard]] inline float confidence(confidence_measure m, const distribution_summary& s, float z_chosen,
-                                      std::uint64_t seed, std::uint64_t row, std::uint32_t position, std::uint32_t step) noexcept {
+                                      std::uint64_t seed, std::uint64_t row, std::uint32_t position,
+                                      std::uint32_t step) noexcept {
   switch (m) {
-  case confidence_measure::probability: return static_cast<float>(s.probability(z_chosen));
-  case confidence_measure::margin: return static_cast<float>(s.margin());
-  case confidence_measure::entropy: return static_cast<float>(-s.entropy());
-  case confidence_measure::random: return static_cast<float>(counter_rng(seed, rng_stream::order).uniform(row, position, step));
+  case confidence_measure::probability:
+    return static_cast<float>(s.probability(z_chosen));
+  case confidence_measure::margin:
+    return static_cast<float>(s.margin());
+  case confidence_measure::entropy:
+    return static_cast<float>(-s.entropy());
+  case confidence_measure::random:
+    return static_cast<float>(counter_rng(seed, rng_stream::order).uniform(row, position, step));
   }
   return 0.f;
 }

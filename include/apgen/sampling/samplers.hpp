@@ -26,7 +26,9 @@ struct draw_key {
   std::uint32_t position = 0;
   std::uint32_t step = 0;
 
-  [[nodiscard]] double gumbel(std::size_t token) const noexcept { return rng.gumbel(row, position, step, static_cast<std::uint32_t>(token)); }
+  [[nodiscard]] double gumbel(std::size_t token) const noexcept {
+    return rng.gumbel(row, position, step, static_cast<std::uint32_t>(token));
+  }
 };
 
 namespace detail {
@@ -58,7 +60,8 @@ inline bool by_logit_then_id(const std::pair<float, token_id>& a, const std::pai
 }
 
 inline double checked_temperature(double t, const char* who) {
-  if (!(t > 0) || !std::isfinite(t)) apgen::detail::fail<invalid_argument>(who, ": temperature must be positive and finite, got ", t);
+  if (!(t > 0) || !std::isfinite(t))
+    apgen::detail::fail<invalid_argument>(who, ": temperature must be positive and finite, got ", t);
   return t;
 }
 } // namespace detail
@@ -66,7 +69,8 @@ inline double checked_temperature(double t, const char* who) {
 /// The most likely allowed token (the first one on a tie).
 struct greedy {
   static constexpr bool is_greedy = true;
-  [[nodiscard]] token_id choose(std::span<const float>, const token_filter&, const distribution_summary& s, const draw_key&) const noexcept {
+  [[nodiscard]] token_id choose(std::span<const float>, const token_filter&, const distribution_summary& s,
+                                const draw_key&) const noexcept {
     return s.argmax;
   }
 };
@@ -76,7 +80,8 @@ class temperature {
 public:
   static constexpr bool is_greedy = false;
   explicit temperature(double t = 1.0) : m_t(detail::checked_temperature(t, "temperature sampler")) {}
-  [[nodiscard]] token_id choose(std::span<const float> z, const token_filter& f, const distribution_summary& s, const draw_key& key) const {
+  [[nodiscard]] token_id choose(std::span<const float> z, const token_filter& f, const distribution_summary& s,
+                                const draw_key& key) const {
     const double floor_value = static_cast<double>(s.top1) - detail::gumbel_span * m_t;
     double best = -std::numeric_limits<double>::infinity();
     token_id arg = s.argmax;
@@ -105,7 +110,8 @@ public:
   explicit top_k(std::size_t k, double t = 1.0) : m_k(k), m_t(detail::checked_temperature(t, "top-k sampler")) {
     if (k == 0) apgen::detail::fail<invalid_argument>("top-k sampler: k must be at least 1");
   }
-  [[nodiscard]] token_id choose(std::span<const float> z, const token_filter& f, const distribution_summary& s, const draw_key& key) const {
+  [[nodiscard]] token_id choose(std::span<const float> z, const token_filter& f, const distribution_summary& s,
+                                const draw_key& key) const {
     if (m_k == 1) return s.argmax;
     auto& c = detail::plausible_tokens(z, f, s, m_t);
     const std::size_t k = std::min(m_k, c.size());
@@ -135,7 +141,8 @@ public:
   explicit top_p(double p, double t = 1.0) : m_p(p), m_t(detail::checked_temperature(t, "top-p sampler")) {
     if (!(p > 0 && p <= 1)) apgen::detail::fail<invalid_argument>("top-p sampler: p must be in (0, 1], got ", p);
   }
-  [[nodiscard]] token_id choose(std::span<const float> z, const token_filter& f, const distribution_summary& s, const draw_key& key) const {
+  [[nodiscard]] token_id choose(std::span<const float> z, const token_filter& f, const distribution_summary& s,
+                                const draw_key& key) const {
     // Probabilities at temperature t, relative to the best token; tokens beyond the Gumbel span carry < e^-41 mass
     // each and are left out of the nucleus as they could not be drawn anyway.
     auto& c = detail::plausible_tokens(z, f, s, m_t);

@@ -23,14 +23,15 @@ namespace apgen::schedules {
 
 /// \tparam Sampler how y_i is chosen (sampling::greedy by default).
 template <class Sampler = sampling::greedy>
-class any_process : public schedule_base<Sampler, edits::any_process, stopping::until_fixed_point, heads::tokens_and_controls> {
+class any_process
+    : public schedule_base<Sampler, edits::any_process, stopping::until_fixed_point, heads::tokens_and_controls> {
   using base = schedule_base<Sampler, edits::any_process, stopping::until_fixed_point, heads::tokens_and_controls>;
 
 public:
-
   /// `threshold`: a control fires when its probability is strictly above it (the paper uses 0.5).
   explicit any_process(double threshold = 0.5, Sampler s = {}) : base(std::move(s)), m_threshold(threshold) {
-    if (!(threshold > 0 && threshold < 1)) apgen::detail::fail<invalid_argument>("any_process schedule: threshold must be in (0, 1), got ", threshold);
+    if (!(threshold > 0 && threshold < 1))
+      apgen::detail::fail<invalid_argument>("any_process schedule: threshold must be in (0, 1), got ", threshold);
     // sigmoid(x) > t  <=>  x > log(t / (1 - t)): one comparison per control, no exp.
     m_logit_threshold = std::log(threshold / (1 - threshold));
   }
@@ -47,16 +48,20 @@ public:
       if (!ctx.is_active(r)) continue;
       const auto ctl = out.controls(r);
       if (ctl.rows() != c.length(r))
-        apgen::detail::fail<shape_mismatch>("any_process schedule: control scores of row ", r, " cover ", ctl.rows(), " positions, row has ", c.length(r));
+        apgen::detail::fail<shape_mismatch>("any_process schedule: control scores of row ", r, " cover ", ctl.rows(),
+                                            " positions, row has ", c.length(r));
       auto t = c.row(r);
       auto ops = plan.ops_of(r);
       for (std::size_t i = 0; i < t.size(); ++i) {
         std::uint8_t b = t[i] == c.mask() ? op_unmask : op_none;
         for (std::size_t k = 0; k < control_count; ++k) {
           const float x = ctl(i, k);
-          if (std::isnan(x)) apgen::detail::fail<invalid_score>("control score ", k, " of row ", r, ", position ", i, " is NaN");
+          if (std::isnan(x))
+            apgen::detail::fail<invalid_score>("control score ", k, " of row ", r, ", position ", i, " is NaN");
           if (x > m_logit_threshold) b |= k == control_remask ? op_remask : k == control_insert ? op_insert : op_erase;
-          if (keep_probs) plan.control[3 * (plan.offsets[r] + i) + k] = static_cast<float>(1 / (1 + std::exp(-static_cast<double>(x))));
+          if (keep_probs)
+            plan.control[3 * (plan.offsets[r] + i) + k] =
+                static_cast<float>(1 / (1 + std::exp(-static_cast<double>(x))));
         }
         ops[i] |= b;
       }

@@ -21,11 +21,12 @@ namespace apgen::schedules {
 /// \tparam Sampler how the token is chosen (sampling::greedy by default).
 template <class Sampler = sampling::greedy>
 class autoregressive
-    : public schedule_base<Sampler, edits::mdm, stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>> {
-  using base = schedule_base<Sampler, edits::mdm, stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>>;
+    : public schedule_base<Sampler, edits::mdm,
+                           stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>> {
+  using base = schedule_base<Sampler, edits::mdm,
+                             stopping::any_of<stopping::eos_produced, stopping::no_mask_left, stopping::fixed_point>>;
 
 public:
-
   explicit autoregressive(Sampler s = {}) : base(std::move(s)) {}
 
   void reset(const canvas&) noexcept {}

@@ -27,7 +27,6 @@ class blockwise : public schedule_base<Sampler, edits::mdm, stopping::until_deco
   using base = schedule_base<Sampler, edits::mdm, stopping::until_decoded>;
 
 public:
-
   explicit blockwise(std::size_t block_size, std::size_t per_step = 1,
                      sampling::confidence_measure order = sampling::confidence_measure::probability, Sampler s = {})
       : base(std::move(s), order), m_block(block_size), m_per_step(per_step) {

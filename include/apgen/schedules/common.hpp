@@ -52,7 +52,8 @@ inline void unmask_top_k(step_plan& plan, std::size_t r, std::size_t k, std::vec
     const float sa = plan.score[base + a], sb = plan.score[base + b];
     return sa > sb || (sa == sb && a < b);
   };
-  if (k < scratch.size()) std::nth_element(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(k - 1), scratch.end(), better);
+  if (k < scratch.size())
+    std::nth_element(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(k - 1), scratch.end(), better);
   for (std::size_t j = 0; j < k; ++j) plan.ops[base + scratch[j]] |= op_unmask;
 }
 

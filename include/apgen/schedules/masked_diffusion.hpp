@@ -27,7 +27,6 @@ class masked_diffusion : public schedule_base<Sampler, edits::mdm, stopping::unt
   using base = schedule_base<Sampler, edits::mdm, stopping::until_decoded>;
 
 public:
-
   explicit masked_diffusion(sampling::confidence_measure order = sampling::confidence_measure::probability,
                             unmask_count count = unmask_count::fixed_k(1), Sampler s = {})
       : base(std::move(s), order), m_count(count) {}

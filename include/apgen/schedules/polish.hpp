@@ -22,9 +22,9 @@
 namespace apgen::schedules {
 
 struct polish_options {
-  double threshold = 0.5;     ///< remask decoded tokens whose probability is below this
-  std::size_t per_step = 1;   ///< at most this many remasks per row per polish step
-  std::size_t budget = 16;    ///< at most this many remasks per row in one generation
+  double threshold = 0.5;   ///< remask decoded tokens whose probability is below this
+  std::size_t per_step = 1; ///< at most this many remasks per row per polish step
+  std::size_t budget = 16;  ///< at most this many remasks per row in one generation
 };
 
 /// \tparam Inner an unmasking schedule (masked_diffusion, threshold, blockwise, autoregressive).
@@ -72,7 +72,8 @@ public:
       const std::size_t base = plan.offsets[r];
       m_scratch.clear();
       for (std::size_t i = 0; i < plan.row_length(r); ++i)
-        if (plan.want[base + i] == score_current && plan.score[base + i] < m_opt.threshold) m_scratch.push_back(static_cast<std::uint32_t>(i));
+        if (plan.want[base + i] == score_current && plan.score[base + i] < m_opt.threshold)
+          m_scratch.push_back(static_cast<std::uint32_t>(i));
       std::sort(m_scratch.begin(), m_scratch.end(), [&](std::uint32_t a, std::uint32_t b) {
         const float sa = plan.score[base + a], sb = plan.score[base + b];
         return sa < sb || (sa == sb && a < b);

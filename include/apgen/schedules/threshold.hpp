@@ -26,8 +26,8 @@ class threshold : public schedule_base<Sampler, edits::mdm, stopping::until_deco
   using base = schedule_base<Sampler, edits::mdm, stopping::until_decoded>;
 
 public:
-
-  explicit threshold(double tau = 0.9, sampling::confidence_measure measure = sampling::confidence_measure::probability, Sampler s = {})
+  explicit threshold(double tau = 0.9, sampling::confidence_measure measure = sampling::confidence_measure::probability,
+                     Sampler s = {})
       : base(std::move(s), measure), m_tau(tau) {
     if (!std::isfinite(tau)) apgen::detail::fail<invalid_argument>("threshold schedule: tau must be finite, got ", tau);
   }

@@ -31,7 +31,8 @@ public:
     if (m_kind == kind::fixed) return std::min(masks, m_value);
     const double t = std::min(1.0, static_cast<double>(p.steps + 1) / static_cast<double>(m_value));
     const double still_masked = m_kind == kind::linear ? 1.0 - t : std::cos(std::numbers::pi / 2 * t);
-    const auto target = static_cast<std::size_t>(std::floor(static_cast<double>(p.initial_masks) * std::max(0.0, still_masked) + 1e-9));
+    const auto target =
+        static_cast<std::size_t>(std::floor(static_cast<double>(p.initial_masks) * std::max(0.0, still_masked) + 1e-9));
     return masks > target ? std::max<std::size_t>(1, masks - target) : 1;
   }
   [[nodiscard]] kind which() const noexcept { return m_kind; }

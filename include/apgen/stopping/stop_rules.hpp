@@ -17,23 +17,30 @@ namespace apgen {
 /// Why a row stopped.
 enum class stop_reason : std::uint8_t {
   running = 0,
-  no_mask_left,   ///< every position is decoded
-  fixed_point,    ///< a step changed nothing
-  eos,            ///< an EOS token was produced
-  step_limit,     ///< the step budget ran out
-  length_limit,   ///< the row reached its length limit
-  capacity,       ///< the next step would have outgrown the row's capacity (overflow_policy::stop_row)
+  no_mask_left, ///< every position is decoded
+  fixed_point,  ///< a step changed nothing
+  eos,          ///< an EOS token was produced
+  step_limit,   ///< the step budget ran out
+  length_limit, ///< the row reached its length limit
+  capacity,     ///< the next step would have outgrown the row's capacity (overflow_policy::stop_row)
 };
 
 [[nodiscard]] constexpr std::string_view to_string(stop_reason r) noexcept {
   switch (r) {
-  case stop_reason::running: return "running";
-  case stop_reason::no_mask_left: return "no_mask_left";
-  case stop_reason::fixed_point: return "fixed_point";
-  case stop_reason::eos: return "eos";
-  case stop_reason::step_limit: return "step_limit";
-  case stop_reason::length_limit: return "length_limit";
-  case stop_reason::capacity: return "capacity";
+  case stop_reason::running:
+    return "running";
+  case stop_reason::no_mask_left:
+    return "no_mask_left";
+  case stop_reason::fixed_point:
+    return "fixed_point";
+  case stop_reason::eos:
+    return "eos";
+  case stop_reason::step_limit:
+    return "step_limit";
+  case stop_reason::length_limit:
+    return "length_limit";
+  case stop_reason::capacity:
+    return "capacity";
   }
   return "unknown";
 }
@@ -86,7 +93,8 @@ struct any_of {
 
   [[nodiscard]] stop_reason check(const canvas& c, const row_status& s) const {
     stop_reason out = stop_reason::running;
-    std::apply([&](const auto&... rule) { ((out == stop_reason::running ? (out = rule.check(c, s), 0) : 0), ...); }, rules);
+    std::apply([&](const auto&... rule) { ((out == stop_reason::running ? (out = rule.check(c, s), 0) : 0), ...); },
+               rules);
     return out;
   }
 };

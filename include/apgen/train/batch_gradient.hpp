@@ -8,8 +8,8 @@
 
 #include <apgen/config.hpp>
 #include <apgen/nn/backward.hpp>
-#include <apgen/train/loss.hpp>
 #include <apgen/nn/weights.hpp>
+#include <apgen/train/loss.hpp>
 #include <apgen/train/objectives.hpp>
 
 #include <algorithm>
@@ -41,7 +41,8 @@ public:
   static constexpr std::size_t group_tokens = 1024;
 
   /// Gradient of the mean loss over `batch` with respect to `w`, written into `grad` (overwritten).
-  batch_loss compute(const nn::basic_transformer_weights<Scalar>& w, std::span<const example> batch, nn::basic_transformer_weights<Scalar>& grad) {
+  batch_loss compute(const nn::basic_transformer_weights<Scalar>& w, std::span<const example> batch,
+                     nn::basic_transformer_weights<Scalar>& grad) {
     if (batch.empty()) apgen::detail::fail<invalid_argument>("batch gradient: empty batch");
 #if APGEN_HAS_OPENMP
     const std::size_t threads = std::min<std::size_t>(static_cast<std::size_t>(omp_get_max_threads()), batch.size());
@@ -79,7 +80,8 @@ public:
           nn::forward_batch(w, tape);
           for (std::size_t i = r0; i < r1; ++i) {
             const example& ex = batch[i];
-            const auto l = row_loss_and_grad(w.config, tape, i - r0, ex.supervision(), {ex.token_weight * inv_b, ex.control_weight * inv_b});
+            const auto l = row_loss_and_grad(w.config, tape, i - r0, ex.supervision(),
+                                             {ex.token_weight * inv_b, ex.control_weight * inv_b});
             p.total += l.total;
             p.token += l.token * inv_b;
             p.remask += l.remask * inv_b;

@@ -51,8 +51,8 @@ namespace detail {
 /// to them (written, every element). Throws shape_mismatch for targets, labels or classes of the wrong length, and
 /// invalid_token for a target the head cannot produce there or a class the schema does not name.
 template <class Scalar, class Z, class C, class DZ, class DC>
-row_loss loss_and_grad(const nn::transformer_config& c, const Z& logits, const C& controls, const row_targets& y, const loss_weights& lw,
-                       DZ&& d_logits, DC&& d_controls) {
+row_loss loss_and_grad(const nn::transformer_config& c, const Z& logits, const C& controls, const row_targets& y,
+                       const loss_weights& lw, DZ&& d_logits, DC&& d_controls) {
   const auto L = logits.rows();
   const auto V = static_cast<std::size_t>(logits.cols());
   if (y.tokens.size() != static_cast<std::size_t>(L))
@@ -68,16 +68,19 @@ row_loss loss_and_grad(const nn::transformer_config& c, const Z& logits, const C
     const token_id target = y.tokens[at];
     if (target < 0) continue;
     if (static_cast<std::size_t>(target) >= c.vocab_size || target == c.mask_id)
-      apgen::detail::fail<invalid_token>("loss: target ", target, " at position ", i, " is not a token the head can predict");
+      apgen::detail::fail<invalid_token>("loss: target ", target, " at position ", i,
+                                         " is not a token the head can predict");
     const std::uint16_t cls = y.allowed.empty() ? 0 : y.allowed[at];
     if (cls != 0 && (y.schema == nullptr || cls > y.schema->allowed_sets.size()))
-      apgen::detail::fail<invalid_token>("loss: allowed class ", cls, " of position ", i, " names no set of the schema");
+      apgen::detail::fail<invalid_token>("loss: allowed class ", cls, " of position ", i,
+                                         " names no set of the schema");
     const auto candidate = [&](std::size_t v) {
       const auto id = static_cast<token_id>(v);
       return id != c.mask_id && (cls == 0 || y.schema->allows(cls, id));
     };
     if (!candidate(static_cast<std::size_t>(target)))
-      apgen::detail::fail<invalid_token>("loss: target ", target, " at position ", i, " is outside its allowed set ", cls - 1);
+      apgen::detail::fail<invalid_token>("loss: target ", target, " at position ", i, " is outside its allowed set ",
+                                         cls - 1);
     const Scalar* z = logits.row(i).data();
     const Scalar log_z = nn::token_log_normaliser(z, V, candidate);
     out.token += static_cast<double>(log_z - z[target]);
@@ -99,7 +102,8 @@ row_loss loss_and_grad(const nn::transformer_config& c, const Z& logits, const C
         const Scalar x = controls(i, static_cast<Eigen::Index>(k));
         const Scalar label = labels[k][static_cast<std::size_t>(i)] ? Scalar(1) : Scalar(0);
         // BCE with logits, stably: max(x, 0) - x * label + log(1 + exp(-|x|)).
-        *parts[k] += static_cast<double>(std::max(x, Scalar(0)) - x * label + std::log1p(std::exp(-std::abs(x)))) / static_cast<double>(L);
+        *parts[k] += static_cast<double>(std::max(x, Scalar(0)) - x * label + std::log1p(std::exp(-std::abs(x)))) /
+                     static_cast<double>(L);
         d_controls(i, static_cast<Eigen::Index>(k)) =
             static_cast<Scalar>(lw.control / static_cast<double>(L)) * (Scalar(1) / (Scalar(1) + std::exp(-x)) - label);
       }
@@ -114,16 +118,18 @@ row_loss loss_and_grad(const nn::transformer_config& c, const Z& logits, const C
 /// The loss of row r of a batch's forward pass (see the file comment); its gradients with respect to the row's
 /// logits go into the tape (d_logits, d_controls), where nn::backward_batch reads them.
 template <class Scalar>
-row_loss row_loss_and_grad(const nn::transformer_config& c, nn::batch_tape<Scalar>& t, std::size_t r, const row_targets& y, const loss_weights& lw) {
+row_loss row_loss_and_grad(const nn::transformer_config& c, nn::batch_tape<Scalar>& t, std::size_t r,
+                           const row_targets& y, const loss_weights& lw) {
   const Eigen::Index o = t.row_begin(r), L = t.row_length(r);
-  return detail::loss_and_grad<Scalar>(c, t.logits.middleRows(o, L), t.controls.middleRows(o, L), y, lw, t.d_logits.middleRows(o, L),
-                                       t.d_controls.middleRows(o, L));
+  return detail::loss_and_grad<Scalar>(c, t.logits.middleRows(o, L), t.controls.middleRows(o, L), y, lw,
+                                       t.d_logits.middleRows(o, L), t.d_controls.middleRows(o, L));
 }
 
 /// The loss of a one-row forward pass (see the file comment) and its gradients with respect to the logits.
 template <class Scalar>
-row_loss row_loss_and_grad(const nn::transformer_config& c, const nn::row_tape<Scalar>& t, const row_targets& y, const loss_weights& lw,
-                           nn::basic_matrix<Scalar>& d_logits, nn::basic_matrix<Scalar>& d_controls) {
+row_loss row_loss_and_grad(const nn::transformer_config& c, const nn::row_tape<Scalar>& t, const row_targets& y,
+                           const loss_weights& lw, nn::basic_matrix<Scalar>& d_logits,
+                           nn::basic_matrix<Scalar>& d_controls) {
   d_logits.resize(t.logits.rows(), t.logits.cols());
   d_controls.resize(t.controls.rows(), t.controls.cols());
   return detail::loss_and_grad<Scalar>(c, t.logits, t.controls, y, lw, d_logits, d_controls);

@@ -33,7 +33,7 @@ struct example {
   /// token loss normalises over the allowed set, as the token pass chooses within it.
   std::vector<std::uint16_t> allowed;
   std::shared_ptr<const feature_schema> schema; ///< the sets `allowed` names (needed only when it names any)
-  std::vector<token_id> targets;               ///< per position, -1 where unsupervised
+  std::vector<token_id> targets;                ///< per position, -1 where unsupervised
   std::vector<std::uint8_t> remask, insert, erase;
   double token_weight = 1.0;
   double control_weight = 1.0;
@@ -49,11 +49,14 @@ struct example {
 /// check_consistent's size checks when the record's label vectors do not match x, and validate_encoding's when its
 /// encoding does not fit x or the schema.
 [[nodiscard]] inline example process_example(const transition_record& r, token_id mask, double token_weight = 1.0,
-                                             double control_weight = 1.0, std::shared_ptr<const feature_schema> schema = {}) {
+                                             double control_weight = 1.0,
+                                             std::shared_ptr<const feature_schema> schema = {}) {
   const transition_record e = effective_labels(r, mask);
-  const bool restricted = std::any_of(e.encoding.allowed.begin(), e.encoding.allowed.end(), [](std::uint16_t c) { return c != 0; });
+  const bool restricted =
+      std::any_of(e.encoding.allowed.begin(), e.encoding.allowed.end(), [](std::uint16_t c) { return c != 0; });
   if (restricted && !schema)
-    apgen::detail::fail<invalid_argument>("process example: the record restricts positions to allowed sets; pass the feature schema");
+    apgen::detail::fail<invalid_argument>(
+        "process example: the record restricts positions to allowed sets; pass the feature schema");
   if (schema) validate_encoding(e.encoding, e.x.size(), *schema, "process example");
   example ex;
   ex.input = e.x;
@@ -71,8 +74,9 @@ struct example {
 
 /// An MDM example: positions of `clean` not in `locked` are masked with probability t ~ U(0, 1]; at least one
 /// position is masked when any is maskable.
-[[nodiscard]] inline example mdm_example(std::span<const token_id> clean, token_id mask, std::uint64_t seed, std::uint64_t index,
-                                         bool weight_by_inverse_t = false, std::span<const std::uint8_t> locked = {}) {
+[[nodiscard]] inline example mdm_example(std::span<const token_id> clean, token_id mask, std::uint64_t seed,
+                                         std::uint64_t index, bool weight_by_inverse_t = false,
+                                         std::span<const std::uint8_t> locked = {}) {
   if (!locked.empty() && locked.size() != clean.size())
     apgen::detail::fail<shape_mismatch>("mdm example: ", locked.size(), " lock flags for ", clean.size(), " tokens");
   const counter_rng rng(seed, rng_stream::user);
@@ -101,7 +105,8 @@ struct example {
 
 /// An ARM example: the model reads clean[0 .. L-2] and predicts clean[i+1] at position i.
 [[nodiscard]] inline example arm_example(std::span<const token_id> clean) {
-  if (clean.size() < 2) apgen::detail::fail<invalid_argument>("arm example: a row needs at least two tokens, got ", clean.size());
+  if (clean.size() < 2)
+    apgen::detail::fail<invalid_argument>("arm example: a row needs at least two tokens, got ", clean.size());
   example e;
   e.input.assign(clean.begin(), clean.end() - 1);
   e.targets.assign(clean.begin() + 1, clean.end());

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// Teachers: run a generator (usually an exact oracle) with a process_trace (engine/process_trace.hpp) and turn
-/// every step of every row of the trace into a transition_record, the training data of the paper's experiments. `record_trajectories` works with any generator; each task's
-/// folder has the teacher that drives its oracle (tasks/parity/teacher.hpp, tasks/dyck/teacher.hpp).
+/// every step of every row of the trace into a transition_record, the training data of the paper's experiments.
+/// `record_trajectories` works with any generator; each task's folder has the teacher that drives its oracle
+/// (tasks/parity/teacher.hpp, tasks/dyck/teacher.hpp).
 ///
 /// Labels are stored as *effective* labels (train::effective_labels), not as the bits the schedule requested: the
 /// generator's edit set and the canvas's locked positions filter the request first, exactly as the transition
@@ -21,12 +22,12 @@
 #include <apgen/config.hpp>
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/errors.hpp>
-#include <apgen/engine/generator.hpp>
-#include <apgen/engine/process_trace.hpp>
 #include <apgen/core/ops.hpp>
 #include <apgen/core/step_plan.hpp>
 #include <apgen/core/trace.hpp>
 #include <apgen/core/transition.hpp>
+#include <apgen/engine/generator.hpp>
+#include <apgen/engine/process_trace.hpp>
 #include <apgen/train/transition_record.hpp>
 
 #include <algorithm>

@@ -35,15 +35,15 @@ namespace apgen::train {
 
 struct trainer_options {
   std::size_t batch_size = 32;
-  std::uint64_t steps = 1000;       ///< total optimiser steps of the run
-  std::uint64_t seed = 0;           ///< the shuffle's seed
-  lr_schedule schedule{};           ///< base_lr, warmup, constant or cosine
+  std::uint64_t steps = 1000; ///< total optimiser steps of the run
+  std::uint64_t seed = 0;     ///< the shuffle's seed
+  lr_schedule schedule{};     ///< base_lr, warmup, constant or cosine
   adamw_options adam{};
-  double clip_norm = 1.0;           ///< global gradient-norm limit; 0 turns clipping off
-  std::uint64_t eval_every = 0;     ///< 0: no evaluation during the run
+  double clip_norm = 1.0;       ///< global gradient-norm limit; 0 turns clipping off
+  std::uint64_t eval_every = 0; ///< 0: no evaluation during the run
   std::uint64_t checkpoint_every = 0;
-  std::string checkpoint_path;      ///< where checkpoints go (overwritten each time)
-  std::uint64_t log_every = 50;     ///< plain log lines when stderr is not a terminal
+  std::string checkpoint_path;  ///< where checkpoints go (overwritten each time)
+  std::uint64_t log_every = 50; ///< plain log lines when stderr is not a terminal
   bool quiet = false;
   /// Keep freed memory in the process (glibc mallopt: no trimming, no mmap below 256 MB). The backward pass's
   /// Eigen temporaries are otherwise returned to the OS and page-faulted back every step, which halves training
@@ -143,8 +143,8 @@ public:
       return std::stoull(it->second);
     };
     if (count("train.seed") != m_opt.seed || count("train.examples") != m_data.size())
-      apgen::detail::fail<invalid_argument>(path, ": checkpoint was written with another seed or data set (seed ", count("train.seed"), ", ",
-                                            count("train.examples"), " examples)");
+      apgen::detail::fail<invalid_argument>(path, ": checkpoint was written with another seed or data set (seed ",
+                                            count("train.seed"), ", ", count("train.examples"), " examples)");
     m_w = nn::load_transformer(file, path, "adam.");
     bind_parameters();
     m_adam.load_state(file, m_params);
@@ -172,7 +172,8 @@ private:
     m_grad.for_each_tensor([&](const std::string& name, auto& t, std::size_t rows, std::size_t, nn::init_kind) {
       // Weight decay on matrices only: biases and norm weights are left alone, as is usual.
       const bool decay = rows > 1;
-      m_params.push_back({name, values[i].second, std::span<float>(t.data(), static_cast<std::size_t>(t.size())), decay});
+      m_params.push_back(
+          {name, values[i].second, std::span<float>(t.data(), static_cast<std::size_t>(t.size())), decay});
       ++i;
     });
   }
@@ -192,13 +193,18 @@ private:
     const double per_step = elapsed / static_cast<double>(s.step - first);
     const double eta = per_step * static_cast<double>(m_opt.steps - s.step);
     if (tty) {
-      const int width = 30, done = static_cast<int>(width * static_cast<double>(s.step) / static_cast<double>(m_opt.steps));
-      std::fprintf(stderr, "\r[%.*s%*s] step %llu/%llu loss %.4f  %.0f tok/s  eta %.0fs   ", done, "##############################", width - done, "",
-                   static_cast<unsigned long long>(s.step), static_cast<unsigned long long>(m_opt.steps), s.loss.total, s.tokens_per_second, eta);
+      const int width = 30,
+                done = static_cast<int>(width * static_cast<double>(s.step) / static_cast<double>(m_opt.steps));
+      std::fprintf(stderr, "\r[%.*s%*s] step %llu/%llu loss %.4f  %.0f tok/s  eta %.0fs   ", done,
+                   "##############################", width - done, "", static_cast<unsigned long long>(s.step),
+                   static_cast<unsigned long long>(m_opt.steps), s.loss.total, s.tokens_per_second, eta);
     } else if (s.step % std::max<std::uint64_t>(1, m_opt.log_every) == 0 || s.step == m_opt.steps) {
-      std::fprintf(stderr, "step %llu/%llu loss %.5f (token %.5f, remask %.5f, insert %.5f, delete %.5f) lr %.3g |g| %.3g %.0f tok/s eta %.0fs\n",
-                   static_cast<unsigned long long>(s.step), static_cast<unsigned long long>(m_opt.steps), s.loss.total, s.loss.token, s.loss.remask,
-                   s.loss.insert, s.loss.erase, s.lr, s.grad_norm, s.tokens_per_second, eta);
+      std::fprintf(stderr,
+                   "step %llu/%llu loss %.5f (token %.5f, remask %.5f, insert %.5f, delete %.5f) lr %.3g |g| %.3g %.0f "
+                   "tok/s eta %.0fs\n",
+                   static_cast<unsigned long long>(s.step), static_cast<unsigned long long>(m_opt.steps), s.loss.total,
+                   s.loss.token, s.loss.remask, s.loss.insert, s.loss.erase, s.lr, s.grad_norm, s.tokens_per_second,
+                   eta);
     }
   }
 

@@ -104,7 +104,8 @@ public:
     w.begin_object().key("mask").value(m_header.mask);
     w.key("x").values(r.x).key("y").values(r.y);
     w.key("remask").values(r.remask).key("insert").values(r.insert).key("delete").values(r.del);
-    if (!r.unmask.empty() && r.unmask != ap_mdm_unmask(r.x, r.remask, r.del, m_header.mask)) w.key("unmask").values(r.unmask);
+    if (!r.unmask.empty() && r.unmask != ap_mdm_unmask(r.x, r.remask, r.del, m_header.mask))
+      w.key("unmask").values(r.unmask);
     w.key("next").values(r.next);
     if (!r.encoding.features.empty()) {
       w.key("features").begin_array();
@@ -143,7 +144,8 @@ private:
       apgen::detail::fail<invalid_argument>(m_name, ": ", e.what());
     }
     if (!m_opt.header && !m_header.schema.empty())
-      apgen::detail::fail<invalid_argument>(m_name, ": a feature schema is written in the header line; turn the header on");
+      apgen::detail::fail<invalid_argument>(m_name,
+                                            ": a feature schema is written in the header line; turn the header on");
     if (!m_opt.header) return;
     m_line.clear();
     io::json_writer w(m_line);
@@ -251,13 +253,15 @@ private:
     m_pending = false;
     const std::string where = location();
     for (const auto& m : doc.as_object())
-      if (m.key != "format" && m.key != "vocab_size" && m.key != "mask" && m.key != "feature_vocab_sizes" && m.key != "allowed_sets")
+      if (m.key != "format" && m.key != "vocab_size" && m.key != "mask" && m.key != "feature_vocab_sizes" &&
+          m.key != "allowed_sets")
         apgen::detail::fail<parse_error>(where, ": unknown key ", io::detail::json_quote_for_message(m.key),
                                          " in the header");
     const auto& format = doc.at("format", where).as_string(where + ": \"format\"");
     if (format != trajectory_format && format != trajectory_format_v1)
       apgen::detail::fail<parse_error>(where, ": unsupported format ", io::detail::json_quote_for_message(format),
-                                       " (this reader reads \"", trajectory_format_v1, "\" and \"", trajectory_format, "\")");
+                                       " (this reader reads \"", trajectory_format_v1, "\" and \"", trajectory_format,
+                                       "\")");
     const std::int64_t v = require(doc, "vocab_size", "the header").as_int(where + ": \"vocab_size\"");
     const std::int64_t m = require(doc, "mask", "the header").as_int(where + ": \"mask\"");
     if (v <= 0 || v > std::numeric_limits<token_id>::max())
@@ -383,7 +387,8 @@ private:
       const auto& items = array_of(*a, "allowed");
       for (std::size_t i = 0; i < items.size(); ++i) {
         const std::int64_t c = int_at(items[i], "allowed", i);
-        if (c < 0 || c > 0xfffe) apgen::detail::fail<parse_error>(location(), ": \"allowed\"[", i, "] = ", c, " is not a class number");
+        if (c < 0 || c > 0xfffe)
+          apgen::detail::fail<parse_error>(location(), ": \"allowed\"[", i, "] = ", c, " is not a class number");
         r.encoding.allowed.push_back(static_cast<std::uint16_t>(c));
       }
     }

@@ -45,13 +45,13 @@ namespace apgen::train {
 /// One transition x_k -> x_{k+1} with its labels. Every label vector has x.size() entries (unmask may be empty:
 /// the AP-MDM rule); bits are 0 or 1.
 struct transition_record {
-  std::vector<token_id> x{};                ///< the state before the step
-  std::vector<token_id> y{};                ///< token targets; -1 where there is none
-  std::vector<std::uint8_t> remask{};       ///< remask labels
-  std::vector<std::uint8_t> insert{};       ///< insert labels
-  std::vector<std::uint8_t> del{};          ///< delete labels ("delete" on disk)
-  std::vector<std::uint8_t> unmask{};       ///< unmask labels; empty = every MASK not remasked or deleted
-  std::vector<token_id> next{};             ///< the state after the step
+  std::vector<token_id> x{};          ///< the state before the step
+  std::vector<token_id> y{};          ///< token targets; -1 where there is none
+  std::vector<std::uint8_t> remask{}; ///< remask labels
+  std::vector<std::uint8_t> insert{}; ///< insert labels
+  std::vector<std::uint8_t> del{};    ///< delete labels ("delete" on disk)
+  std::vector<std::uint8_t> unmask{}; ///< unmask labels; empty = every MASK not remasked or deleted
+  std::vector<token_id> next{};       ///< the state after the step
   /// The task's encoding of x (features and allowed classes, core/row_encoding.hpp), as the step read it; empty
   /// for a task without an encoder. A training example reads its features and allowed sets from here.
   row_encoding encoding{};

@@ -29,9 +29,13 @@ namespace apgen::backends::serial_impl {
 }
 
 /// x86 max (maxps): the second operand when the first is not greater, NaN included.
-[[nodiscard]] constexpr float lane_max(float a, float b) noexcept { return a > b ? a : b; }
+[[nodiscard]] constexpr float lane_max(float a, float b) noexcept {
+  return a > b ? a : b;
+}
 /// x86 min (minps): the second operand when the first is not smaller, NaN included.
-[[nodiscard]] constexpr float lane_min(float a, float b) noexcept { return a < b ? a : b; }
+[[nodiscard]] constexpr float lane_min(float a, float b) noexcept {
+  return a < b ? a : b;
+}
 
 /// apgen::exp_nonpositive on one lane (same reduction, same polynomial, same order of operations).
 template <int Degree = 5>

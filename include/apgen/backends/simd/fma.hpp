@@ -19,7 +19,8 @@
 namespace apgen::simd {
 
 template <class T, class A>
-[[nodiscard]] inline xsimd::batch<T, A> fmadd(xsimd::batch<T, A> x, xsimd::batch<T, A> y, xsimd::batch<T, A> z) noexcept {
+[[nodiscard]] inline xsimd::batch<T, A> fmadd(xsimd::batch<T, A> x, xsimd::batch<T, A> y,
+                                              xsimd::batch<T, A> z) noexcept {
   using batch = xsimd::batch<T, A>;
   [[maybe_unused]] constexpr std::size_t bytes = sizeof(T) * batch::size;
 #if defined(__AVX512F__)

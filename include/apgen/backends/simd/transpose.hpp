@@ -15,12 +15,22 @@ namespace detail {
 // The zero-masking forms with every lane selected: the same instructions, but g++ 12's plain forms pass an
 // _mm512_undefined_ps() operand that -Wall reports as "used uninitialized" in every translation unit that inlines
 // them (a user's own target included).
-inline __m512 unpacklo_ps(__m512 a, __m512 b) { return _mm512_maskz_unpacklo_ps(__mmask16(0xffff), a, b); }
-inline __m512 unpackhi_ps(__m512 a, __m512 b) { return _mm512_maskz_unpackhi_ps(__mmask16(0xffff), a, b); }
-inline __m512d unpacklo_pd(__m512d a, __m512d b) { return _mm512_maskz_unpacklo_pd(__mmask8(0xff), a, b); }
-inline __m512d unpackhi_pd(__m512d a, __m512d b) { return _mm512_maskz_unpackhi_pd(__mmask8(0xff), a, b); }
+inline __m512 unpacklo_ps(__m512 a, __m512 b) {
+  return _mm512_maskz_unpacklo_ps(__mmask16(0xffff), a, b);
+}
+inline __m512 unpackhi_ps(__m512 a, __m512 b) {
+  return _mm512_maskz_unpackhi_ps(__mmask16(0xffff), a, b);
+}
+inline __m512d unpacklo_pd(__m512d a, __m512d b) {
+  return _mm512_maskz_unpacklo_pd(__mmask8(0xff), a, b);
+}
+inline __m512d unpackhi_pd(__m512d a, __m512d b) {
+  return _mm512_maskz_unpackhi_pd(__mmask8(0xff), a, b);
+}
 template <int Imm>
-inline __m512 shuffle_f32x4(__m512 a, __m512 b) { return _mm512_maskz_shuffle_f32x4(__mmask16(0xffff), a, b, Imm); }
+inline __m512 shuffle_f32x4(__m512 a, __m512 b) {
+  return _mm512_maskz_shuffle_f32x4(__mmask16(0xffff), a, b, Imm);
+}
 } // namespace detail
 
 /// r[i] holds row i of the block on entry and column i on return.
@@ -31,7 +41,8 @@ inline void transpose16(__m512 (&r)[16]) {
   __m512 v[4][4];
   for (int g = 0; g < 4; ++g) {
     const __m512 lo01 = detail::unpacklo_ps(r[4 * g], r[4 * g + 1]), hi01 = detail::unpackhi_ps(r[4 * g], r[4 * g + 1]);
-    const __m512 lo23 = detail::unpacklo_ps(r[4 * g + 2], r[4 * g + 3]), hi23 = detail::unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
+    const __m512 lo23 = detail::unpacklo_ps(r[4 * g + 2], r[4 * g + 3]),
+                 hi23 = detail::unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
     v[g][0] = as_ps(detail::unpacklo_pd(as_pd(lo01), as_pd(lo23)));
     v[g][1] = as_ps(detail::unpackhi_pd(as_pd(lo01), as_pd(lo23)));
     v[g][2] = as_ps(detail::unpacklo_pd(as_pd(hi01), as_pd(hi23)));

@@ -7,9 +7,9 @@
 
 #include <apgen/interop/eigen.hpp>
 
-#include <unsupported/Eigen/SpecialFunctions>
 #include <apgen/backends/simd/fma.hpp>
 #include <apgen/backends/simd/partial.hpp>
+#include <unsupported/Eigen/SpecialFunctions>
 
 #include <xsimd/xsimd.hpp>
 
@@ -52,7 +52,8 @@ void for_row_in_whole_vectors(float* p, const float* g, std::size_t n, F&& f) {
     std::fill(block + len, block + chunk, 0.0f);
     std::copy(g + j, g + j + len, other);
     std::fill(other + len, other + chunk, 0.0f);
-    f(Eigen::Map<Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(block), Eigen::Map<const Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(other));
+    f(Eigen::Map<Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(block),
+      Eigen::Map<const Eigen::Array<float, chunk, 1>, Eigen::AlignedMax>(other));
     std::copy(block, block + len, p + j);
   }
 }
@@ -65,8 +66,11 @@ void for_row_in_whole_vectors(float* p, const float* g, std::size_t n, F&& f) {
   constexpr std::size_t W = batch::size;
   const std::size_t body = n - n % W;
   batch acc(0.0f);
-  for (std::size_t j = 0; j < body; j += W) acc = simd::fmadd(batch::load_unaligned(a + j), batch::load_unaligned(b + j), acc);
-  if (body < n) acc = simd::fmadd(detail::load_partial(a + body, n - body, 0.0f), detail::load_partial(b + body, n - body, 0.0f), acc);
+  for (std::size_t j = 0; j < body; j += W)
+    acc = simd::fmadd(batch::load_unaligned(a + j), batch::load_unaligned(b + j), acc);
+  if (body < n)
+    acc = simd::fmadd(detail::load_partial(a + body, n - body, 0.0f), detail::load_partial(b + body, n - body, 0.0f),
+                      acc);
   return xsimd::hadd(acc);
 }
 
@@ -76,7 +80,9 @@ template <class M>
 void gelu_in_place(M&& x) {
   const auto n = static_cast<std::size_t>(x.cols());
   for (Eigen::Index i = 0; i < x.rows(); ++i)
-    detail::for_row_in_whole_vectors(x.row(i).data(), nullptr, n, [](auto&& a, auto&&) { a = 0.5f * a * (1.0f + (a * 0.70710678118654752f).erf()); });
+    detail::for_row_in_whole_vectors(x.row(i).data(), nullptr, n, [](auto&& a, auto&&) {
+      a = 0.5f * a * (1.0f + (a * 0.70710678118654752f).erf());
+    });
 }
 
 /// u = silu(gate) * up, written into up (SwiGLU), row by row in whole vectors.
@@ -84,7 +90,8 @@ template <class G, class U>
 void swiglu_in_place(const G& gate, U&& up) {
   const auto n = static_cast<std::size_t>(up.cols());
   for (Eigen::Index i = 0; i < up.rows(); ++i)
-    detail::for_row_in_whole_vectors(up.row(i).data(), gate.row(i).data(), n, [](auto&& u, auto&& g) { u = u * g / (1.0f + (-g).exp()); });
+    detail::for_row_in_whole_vectors(up.row(i).data(), gate.row(i).data(), n,
+                                     [](auto&& u, auto&& g) { u = u * g / (1.0f + (-g).exp()); });
 }
 
 } // namespace apgen::nn

@@ -19,7 +19,8 @@ struct key_range {
 };
 
 /// The visible keys of query i in a row of L positions under `c`'s causal flag and attention window.
-[[nodiscard]] constexpr key_range visible_keys(const transformer_config& c, std::ptrdiff_t i, std::ptrdiff_t L) noexcept {
+[[nodiscard]] constexpr key_range visible_keys(const transformer_config& c, std::ptrdiff_t i,
+                                               std::ptrdiff_t L) noexcept {
   const auto w = static_cast<std::ptrdiff_t>(c.attention_window);
   key_range r{0, c.causal ? i + 1 : L};
   if (w > 0) {

@@ -25,7 +25,8 @@ namespace detail {
 /// One row: q = LN(p) * w + b over n values; with KeepXHat, x_hat receives the normalised input (a compile-time
 /// choice, so the inference forward's loop carries no branch for it). Returns 1 / std.
 template <bool KeepXHat, class Scalar>
-Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar* bp, std::size_t n, Scalar eps, Scalar* x_hat) {
+Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar* bp, std::size_t n, Scalar eps,
+                      Scalar* x_hat) {
   const auto d = static_cast<Scalar>(n);
   if constexpr (std::is_same_v<Scalar, float>) {
     using batch = xsimd::batch<float>;
@@ -55,7 +56,9 @@ Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar
     if (rest) {
       const batch xh = (simd::load_partial(p + body, rest, mean) - m) * inv;
       if constexpr (KeepXHat) simd::store_partial(x_hat + body, rest, xh);
-      simd::store_partial(q + body, rest, simd::fmadd(xh, simd::load_partial(wp + body, rest, 0.0f), simd::load_partial(bp + body, rest, 0.0f)));
+      simd::store_partial(
+          q + body, rest,
+          simd::fmadd(xh, simd::load_partial(wp + body, rest, 0.0f), simd::load_partial(bp + body, rest, 0.0f)));
     }
     return r;
   } else {
@@ -80,20 +83,26 @@ Scalar layer_norm_row(const Scalar* p, Scalar* q, const Scalar* wp, const Scalar
 template <class In, class Out, class W>
 void layer_norm_rows(const In& x, Out&& y, const W& w, const W& b, typename W::Scalar eps) {
   const auto n = static_cast<std::size_t>(x.cols());
-  for (Eigen::Index i = 0; i < x.rows(); ++i) (void)detail::layer_norm_row<false, typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n, eps, nullptr);
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    (void)detail::layer_norm_row<false, typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n,
+                                                            eps, nullptr);
 }
 
 /// The training form: also writes each row's normalised input into x_hat and its 1 / std into rstd[i].
 template <class In, class Out, class XH, class W>
-void layer_norm_rows(const In& x, Out&& y, const W& w, const W& b, typename W::Scalar eps, XH&& x_hat, typename W::Scalar* rstd) {
+void layer_norm_rows(const In& x, Out&& y, const W& w, const W& b, typename W::Scalar eps, XH&& x_hat,
+                     typename W::Scalar* rstd) {
   const auto n = static_cast<std::size_t>(x.cols());
-  for (Eigen::Index i = 0; i < x.rows(); ++i) rstd[i] = detail::layer_norm_row<true, typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n, eps, x_hat.row(i).data());
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    rstd[i] = detail::layer_norm_row<true, typename W::Scalar>(x.row(i).data(), y.row(i).data(), w.data(), b.data(), n,
+                                                               eps, x_hat.row(i).data());
 }
 
 /// Backward of LN over the rows of dy: writes the input gradient into dx (adds it with `accumulate`, the residual
 /// form) and accumulates dw, db. With g = dy * w: dx = (g - mean(g) - x_hat * mean(g * x_hat)) / std.
 template <class Scalar, class DY, class XH, class W, class G, class DX>
-void layer_norm_backward_rows(const DY& dy, const XH& x_hat, const Scalar* rstd, const W& w, G& dw, G& db, DX&& dx, bool accumulate) {
+void layer_norm_backward_rows(const DY& dy, const XH& x_hat, const Scalar* rstd, const W& w, G& dw, G& db, DX&& dx,
+                              bool accumulate) {
   const auto d = static_cast<Scalar>(dy.cols());
   for (Eigen::Index i = 0; i < dy.rows(); ++i) {
     const auto gr = dy.row(i);

@@ -35,7 +35,8 @@ public:
     m_sin.resize(m_positions * half);
     for (std::size_t p = 0; p < m_positions; ++p)
       for (std::size_t i = 0; i < half; ++i) {
-        const double theta = static_cast<double>(p) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+        const double theta =
+            static_cast<double>(p) * std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
         m_cos[p * half + i] = static_cast<Scalar>(std::cos(theta));
         m_sin[p * half + i] = static_cast<Scalar>(std::sin(theta));
       }
@@ -87,7 +88,8 @@ void rope_apply(Scalar* x, const Scalar* c, const Scalar* s, std::size_t dim, st
 /// Rotates the first `slices` head vectors of n rows `stride` apart, row p at position p (a whole sequence of q and
 /// k heads, as the training pass lays them out), in place.
 template <bool Inverse = false, class Scalar>
-void rope_rows(Scalar* x, std::ptrdiff_t stride, std::size_t n, std::size_t slices, std::size_t dim, const basic_rope_table<Scalar>& table) noexcept {
+void rope_rows(Scalar* x, std::ptrdiff_t stride, std::size_t n, std::size_t slices, std::size_t dim,
+               const basic_rope_table<Scalar>& table) noexcept {
   for (std::size_t p = 0; p < n; ++p)
     rope_apply<Inverse>(x + static_cast<std::ptrdiff_t>(p) * stride, table.cos_row(p), table.sin_row(p), dim, slices);
 }

@@ -66,7 +66,8 @@ template <class M, class Scalar = typename std::remove_cvref_t<M>::Scalar>
 void softmax_rows(M&& s, Scalar scale = Scalar(1), Scalar* inverse_sums = nullptr) {
   const auto n = static_cast<std::size_t>(s.cols());
   if constexpr (!std::is_same_v<Scalar, float>) {
-    for (Eigen::Index i = 0; i < s.rows(); ++i) detail::softmax_row_scalar(s.row(i).data(), n, scale, inverse_sums ? inverse_sums + i : nullptr);
+    for (Eigen::Index i = 0; i < s.rows(); ++i)
+      detail::softmax_row_scalar(s.row(i).data(), n, scale, inverse_sums ? inverse_sums + i : nullptr);
   } else {
     using batch = xsimd::batch<float>;
     constexpr std::size_t W = batch::size;

@@ -27,19 +27,21 @@ namespace apgen::tasks::dyck {
 
 /// Settings of the Dyck oracle.
 struct oracle_options {
-  std::size_t pairs = 2;        ///< k: number of bracket pairs
-  std::size_t max_length = 16;  ///< longest word generated (BOS not counted)
-  double stop = 0.15;           ///< probability that a grow step ends the word
-  double rate = 0.3;            ///< probability that a gap receives a pair in a grow step
+  std::size_t pairs = 2;       ///< k: number of bracket pairs
+  std::size_t max_length = 16; ///< longest word generated (BOS not counted)
+  double stop = 0.15;          ///< probability that a grow step ends the word
+  double rate = 0.3;           ///< probability that a gap receives a pair in a grow step
 };
 
 /// The Dyck-k insertion process as a stochastic denoiser.
 class oracle {
 public:
   /// `v` must be make_vocabulary(options.pairs).
-  oracle(const vocabulary& v, oracle_options opt) : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("dyck oracle")), m_opt(opt) {
+  oracle(const vocabulary& v, oracle_options opt)
+      : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("dyck oracle")), m_opt(opt) {
     if (v.size() != 2 + 2 * opt.pairs)
-      detail::fail<shape_mismatch>("dyck oracle: vocabulary has ", v.size(), " tokens, expected ", 2 + 2 * opt.pairs, " for k = ", opt.pairs);
+      detail::fail<shape_mismatch>("dyck oracle: vocabulary has ", v.size(), " tokens, expected ", 2 + 2 * opt.pairs,
+                                   " for k = ", opt.pairs);
     if (!(opt.stop >= 0 && opt.stop <= 1) || !(opt.rate >= 0 && opt.rate <= 1))
       detail::fail<invalid_argument>("dyck oracle: stop and rate must be probabilities");
   }
@@ -65,7 +67,8 @@ public:
       std::size_t forced_gap = t.size();
       if (phase == 0 && !stop) {
         bool any = false;
-        for (std::size_t i = 0; i < t.size() && !any; ++i) any = rng.uniform(key, static_cast<std::uint32_t>(i), ctx.step) < m_opt.rate;
+        for (std::size_t i = 0; i < t.size() && !any; ++i)
+          any = rng.uniform(key, static_cast<std::uint32_t>(i), ctx.step) < m_opt.rate;
         if (!any) forced_gap = rng.below(static_cast<std::uint32_t>(t.size()), key, 0, ctx.step, 2);
       }
       for (std::size_t i = 0; i < t.size(); ++i) {
@@ -74,16 +77,19 @@ public:
         token_id y = t[i];
         if (phase == 0) {
           if (t[i] == m_mask)
-            detail::fail<invalid_token>("dyck oracle: row ", r, " holds a MASK at ", i, " in a grow step; start from [BOS] w at step 0");
+            detail::fail<invalid_token>("dyck oracle: row ", r, " holds a MASK at ", i,
+                                        " in a grow step; start from [BOS] w at step 0");
           insert = !stop && budget > 0 && (i == forced_gap || rng.uniform(key, pos, ctx.step) < m_opt.rate);
           if (insert) --budget;
         } else if (t[i] == m_mask) {
           if (phase == 1) {
-            y = first_letter + static_cast<token_id>(rng.below(static_cast<std::uint32_t>(2 * m_opt.pairs), key, pos, ctx.step));
+            y = first_letter +
+                static_cast<token_id>(rng.below(static_cast<std::uint32_t>(2 * m_opt.pairs), key, pos, ctx.step));
             insert = true;
           } else {
             if (i == 0 || t[i - 1] == m_mask || t[i - 1] == m_bos)
-              detail::fail<invalid_token>("dyck oracle: row ", r, " has a MASK at ", i, " with no letter before it in a close step");
+              detail::fail<invalid_token>("dyck oracle: row ", r, " has a MASK at ", i,
+                                          " with no letter before it in a close step");
             y = inverse(t[i - 1]);
           }
         }

@@ -25,8 +25,8 @@ namespace apgen::tasks::dyck {
 /// [BOS], BOS locked. Trajectory k (id opt.first_trajectory + k) uses row key opt.first_trajectory + k and `seed`,
 /// so its records do not depend on `batch`. `v` must be make_vocabulary(o.pairs).
 template <train::record_sink Sink>
-void teacher(const vocabulary& v, const oracle_options& o, std::size_t trajectories, std::uint64_t seed,
-                  Sink&& sink, const train::record_options& opt = {}, std::size_t batch = 256) {
+void teacher(const vocabulary& v, const oracle_options& o, std::size_t trajectories, std::uint64_t seed, Sink&& sink,
+             const train::record_options& opt = {}, std::size_t batch = 256) {
   if (batch == 0) apgen::detail::fail<invalid_argument>("dyck teacher: batch must be positive");
   const token_id bos = v.require_bos("dyck teacher");
   for (std::size_t at = 0; at < trajectories; at += batch) {
@@ -47,8 +47,8 @@ void teacher(const vocabulary& v, const oracle_options& o, std::size_t trajector
 
 /// teacher collecting the records into a vector.
 [[nodiscard]] inline std::vector<train::transition_record> teacher(const vocabulary& v, const oracle_options& o,
-                                                                 std::size_t trajectories, std::uint64_t seed = 0,
-                                                                 const train::record_options& opt = {}) {
+                                                                   std::size_t trajectories, std::uint64_t seed = 0,
+                                                                   const train::record_options& opt = {}) {
   std::vector<train::transition_record> out;
   teacher(
       v, o, trajectories, seed, [&](train::transition_record&& r) { out.push_back(std::move(r)); }, opt);

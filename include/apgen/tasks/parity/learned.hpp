@@ -24,24 +24,24 @@
 ///   auto gen = apgen::tasks::parity::make_process_generator(model);
 ///   // canvas rows from tasks::parity::encode(vocab, bits), BOS locked; gen.generate(canvas)
 
-#include <apgen/engine/concepts.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/rng.hpp>
-#include <apgen/engine/generator.hpp>
 #include <apgen/core/vocabulary.hpp>
+#include <apgen/engine/concepts.hpp>
+#include <apgen/engine/generator.hpp>
 #include <apgen/nn/config.hpp>
 #include <apgen/nn/transformer.hpp>
 #include <apgen/nn/weights.hpp>
 #include <apgen/schedules/any_process.hpp>
 #include <apgen/tasks/parity/task.hpp>
-#include <apgen/train/objectives.hpp>
 #include <apgen/tasks/parity/teacher.hpp>
+#include <apgen/train/objectives.hpp>
 #include <apgen/train/trainer.hpp>
 
-#include <cstddef>
-#include <cstdint>
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -50,7 +50,9 @@ namespace apgen::tasks::parity {
 
 /// Every bit string with a length in [min_length, max_length], shorter first, each length in binary order.
 [[nodiscard]] inline std::vector<std::vector<int>> all_inputs(std::size_t min_length, std::size_t max_length) {
-  if (max_length > 20) apgen::detail::fail<invalid_argument>("parity all_inputs: ", max_length, " bits would make 2^", max_length, " strings");
+  if (max_length > 20)
+    apgen::detail::fail<invalid_argument>("parity all_inputs: ", max_length, " bits would make 2^", max_length,
+                                          " strings");
   std::vector<std::vector<int>> out;
   for (std::size_t n = min_length; n <= max_length; ++n)
     for (std::size_t m = 0; m < (std::size_t{1} << n); ++m) {
@@ -63,15 +65,16 @@ namespace apgen::tasks::parity {
 
 namespace detail {
 /// A transformer config for vocabulary v with the given sizes (GELU, bidirectional, control heads).
-[[nodiscard]] inline nn::transformer_config sized_config(const vocabulary& v, std::size_t d, std::size_t layers, std::size_t heads,
-                                                         std::size_t ff) {
+[[nodiscard]] inline nn::transformer_config sized_config(const vocabulary& v, std::size_t d, std::size_t layers,
+                                                         std::size_t heads, std::size_t ff) {
   return {.vocab_size = v.size(), .d_model = d, .n_layers = layers, .n_heads = heads, .d_ff = ff, .mask_id = v.mask()};
 }
 
 /// Trains fresh weights for `config` on `data` with the options `o` (batch capped at the data size, quiet); every
 /// step is shown to `on_step` when given.
-[[nodiscard]] inline nn::transformer_weights train_fresh(const nn::transformer_config& config, std::vector<train::example> data,
-                                                         float init_std, train::trainer_options o,
+[[nodiscard]] inline nn::transformer_weights train_fresh(const nn::transformer_config& config,
+                                                         std::vector<train::example> data, float init_std,
+                                                         train::trainer_options o,
                                                          std::function<void(const train::step_stats&)> on_step) {
   auto w = nn::transformer_weights::random(config, o.seed, init_std);
   o.batch_size = std::min(o.batch_size, data.size());
@@ -102,14 +105,16 @@ struct process_training {
 };
 
 /// The oracle's transitions of every input of the setting's lengths, fixed points included.
-[[nodiscard]] inline std::vector<train::transition_record> process_records(const vocabulary& v, const process_training& s = {}) {
+[[nodiscard]] inline std::vector<train::transition_record> process_records(const vocabulary& v,
+                                                                           const process_training& s = {}) {
   return tasks::parity::teacher(v, all_inputs(s.min_input_length, s.max_input_length), {.skip_unchanged = false});
 }
 
 /// Trains the process model (AdamW, no weight decay, 20 warmup steps, constant learning rate). `on_step`, when
 /// given, sees every step's statistics.
-[[nodiscard]] inline nn::transformer_weights train_process_model(const vocabulary& v, const process_training& s = {},
-                                                                 std::function<void(const train::step_stats&)> on_step = {}) {
+[[nodiscard]] inline nn::transformer_weights
+train_process_model(const vocabulary& v, const process_training& s = {},
+                    std::function<void(const train::step_stats&)> on_step = {}) {
   std::vector<train::example> data;
   for (const auto& r : process_records(v, s)) data.push_back(train::process_example(r, v.mask()));
   train::trainer_options o;
@@ -133,7 +138,9 @@ template <denoiser Model>
 // ---- The ARM baseline: read the bits, then write the answer ----
 
 /// MASK, BOS, "0", "1", "=" (ids 0..4): an ARM reads [BOS] b1 .. bn = and writes the parity bit.
-[[nodiscard]] inline vocabulary make_arm_vocabulary() { return vocabulary({"0", "1", "="}, special_names{"[MASK]", "", "[BOS]", ""}); }
+[[nodiscard]] inline vocabulary make_arm_vocabulary() {
+  return vocabulary({"0", "1", "="}, special_names{"[MASK]", "", "[BOS]", ""});
+}
 
 /// [BOS] b1 .. bn = (the ARM's prompt).
 [[nodiscard]] inline std::vector<token_id> arm_prompt(const vocabulary& v, const std::vector<int>& bits) {
@@ -173,11 +180,11 @@ template <denoiser Model>
 /// ones first.
 struct arm_training {
   std::size_t min_length = 2, max_length = 100;
-  std::size_t examples = 8000;  ///< strings per stage
+  std::size_t examples = 8000; ///< strings per stage
   std::uint64_t seed = 0;
-  std::uint64_t steps = 6600;   ///< over all stages, split evenly
+  std::uint64_t steps = 6600; ///< over all stages, split evenly
   std::size_t batch_size = 32;
-  double lr = 1e-3;             ///< each stage: 50 warmup steps, then constant
+  double lr = 1e-3; ///< each stage: 50 warmup steps, then constant
 };
 
 /// The caps of the curriculum's stages (the longest string of each).
@@ -191,9 +198,11 @@ struct arm_training {
 }
 
 /// Trains the baseline through the curriculum. `on_step` sees every step, numbered across stages.
-[[nodiscard]] inline nn::transformer_weights train_arm_model(const vocabulary& v, const arm_training& s = {},
-                                                             std::function<void(const train::step_stats&)> on_step = {}) {
-  if (s.min_length < 1 || s.max_length <= s.min_length) apgen::detail::fail<invalid_argument>("arm_training: bad length range");
+[[nodiscard]] inline nn::transformer_weights
+train_arm_model(const vocabulary& v, const arm_training& s = {},
+                std::function<void(const train::step_stats&)> on_step = {}) {
+  if (s.min_length < 1 || s.max_length <= s.min_length)
+    apgen::detail::fail<invalid_argument>("arm_training: bad length range");
   const counter_rng rng(s.seed, rng_stream::user);
   const auto caps = arm_curriculum(s);
   auto w = nn::transformer_weights::random(arm_model_config(v), s.seed);
@@ -201,10 +210,12 @@ struct arm_training {
   for (std::size_t stage = 0; stage < caps.size(); ++stage) {
     std::vector<train::example> data;
     data.reserve(s.examples);
-    const auto span = static_cast<std::uint32_t>(caps[stage] - s.min_length + 1), st = static_cast<std::uint32_t>(stage);
+    const auto span = static_cast<std::uint32_t>(caps[stage] - s.min_length + 1),
+               st = static_cast<std::uint32_t>(stage);
     for (std::size_t k = 0; k < s.examples; ++k) {
       std::vector<int> bits(s.min_length + rng.below(span, k, 0, st, 0));
-      for (std::size_t i = 0; i < bits.size(); ++i) bits[i] = static_cast<int>(rng.below(2, k, static_cast<std::uint32_t>(i) + 1, st, 0));
+      for (std::size_t i = 0; i < bits.size(); ++i)
+        bits[i] = static_cast<int>(rng.below(2, k, static_cast<std::uint32_t>(i) + 1, st, 0));
       data.push_back(arm_example(v, bits));
     }
     train::trainer_options o;

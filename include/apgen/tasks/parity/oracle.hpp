@@ -26,7 +26,8 @@ class oracle {
 public:
   /// Needs a vocabulary with BOS and the symbols "0" and "1" (make_vocabulary()).
   explicit oracle(const vocabulary& v)
-      : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("parity oracle")), m_zero(v.id("0")), m_one(v.id("1")) {}
+      : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("parity oracle")), m_zero(v.id("0")),
+        m_one(v.id("1")) {}
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_vocab; }
   [[nodiscard]] head_set heads() const noexcept { return heads::tokens_and_controls; }
@@ -37,7 +38,8 @@ public:
       auto t = c.row(r);
       auto tok = out.tokens(r);
       auto ctl = out.controls(r);
-      if (!t.empty() && t[0] != m_bos) detail::fail<invalid_token>("parity oracle: row ", r, " does not start with BOS");
+      if (!t.empty() && t[0] != m_bos)
+        detail::fail<invalid_token>("parity oracle: row ", r, " does not start with BOS");
       const bool pair = t.size() >= 3 && t[1] == m_one && t[2] == m_one;
       for (std::size_t i = 0; i < t.size(); ++i) {
         const token_id x = t[i];

@@ -12,7 +12,9 @@
 namespace apgen::tasks::parity {
 
 /// MASK, BOS, "0", "1" (ids 0, 1, 2, 3).
-[[nodiscard]] inline vocabulary make_vocabulary() { return vocabulary({"0", "1"}, special_names{"[MASK]", "", "[BOS]", ""}); }
+[[nodiscard]] inline vocabulary make_vocabulary() {
+  return vocabulary({"0", "1"}, special_names{"[MASK]", "", "[BOS]", ""});
+}
 
 /// [BOS] followed by the bits.
 [[nodiscard]] inline std::vector<token_id> encode(const vocabulary& v, const std::vector<int>& bits) {

@@ -26,7 +26,7 @@ namespace apgen::tasks::parity {
 /// a time. `v` must be make_vocabulary(). Throws invalid_argument for a batch of 0.
 template <train::record_sink Sink>
 void teacher(const vocabulary& v, const std::vector<std::vector<int>>& inputs, Sink&& sink,
-                    const train::record_options& opt = {}, std::size_t batch = 256) {
+             const train::record_options& opt = {}, std::size_t batch = 256) {
   if (batch == 0) apgen::detail::fail<invalid_argument>("parity teacher: batch must be positive");
   for (std::size_t at = 0; at < inputs.size(); at += batch) {
     const std::size_t n = std::min(batch, inputs.size() - at);
