@@ -3,7 +3,7 @@
 
 The step: a batch of 64 MDM examples (each row masked with probability t ~ U(0, 1], targets the clean tokens at
 the masked positions, about half the positions), d=128, 4 layers, 4 heads, FFN 512, V=32; forward, the token
-loss of include/apgen/nn/backward.hpp (MASK column excluded, mean per row, mean over rows) and backward, with
+loss of include/apgen/train/loss.hpp (MASK column excluded, mean per row, mean over rows) and backward, with
 no optimizer step on either side. Ours: build/release/bench/bench_training (train::batch_gradient::compute,
 glibc malloc tuned as the trainer does). PyTorch: tools/reference_transformer.py bench-train in two forms, the
 reference model (the same architecture, rotary attention included) and nn.TransformerEncoder (PyTorch's own

@@ -662,7 +662,7 @@ def bench(args) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# training: the loss of include/apgen/nn/backward.hpp, gradient fixtures, and a training-step bench
+# training: the loss of include/apgen/train/loss.hpp, gradient fixtures, and a training-step bench
 # --------------------------------------------------------------------------------------------------------------
 
 
@@ -682,7 +682,7 @@ def raw_outputs(model, tokens: torch.Tensor, features: torch.Tensor | None = Non
 
 def apgen_loss(logits: torch.Tensor, controls: torch.Tensor | None, targets: torch.Tensor, labels: torch.Tensor | None,
                mask_id: int, token_weight: float, control_weight: float) -> torch.Tensor:
-    """The loss of include/apgen/nn/backward.hpp (row_loss_and_grad) for rows of equal length, averaged over rows
+    """The loss of include/apgen/train/loss.hpp (row_loss_and_grad) for rows of equal length, averaged over rows
     as train::batch_gradient does. logits [B, L, V] (raw, any value in the MASK column); targets [B, L] int64,
     -1 = none; labels [B, L, 3] 0/1 (remask, insert, delete) or None (controls unsupervised).
     Per row: token = mean over positions with a target of -log softmax over the vocabulary WITHOUT the MASK
