@@ -7,7 +7,7 @@
 //              (default: data/sudoku/t1-1000.txt of the source tree)
 //   --limit    the first N puzzles only
 //   --show     print the process of the first K puzzles, one board per step
-//   --step-cap the step budget of every puzzle, fixed before the run (default 2560)
+//   --step-cap the step budget of every puzzle, fixed before the run (default 8192)
 //   --teacher-stats  also print the teacher's trajectories: steps, branches, backtracks and depth per puzzle
 // The solver is the teacher's process (tasks/sudoku/process.hpp) as a denoiser: the reference every learned Sudoku
 // model is measured against, and the harness a learned model plugs into (tasks/sudoku/evaluate.hpp).

@@ -12,11 +12,17 @@ draws from the clock, so a second run gives other puzzles. What the run keeps:
                   below (singles to a fixed point, then the cell with the fewest candidates, least digit first):
                   the test tier T3
 
-All four are disjoint as strings; tests/tasks/test_sudoku_sets.cpp proves that every puzzle has one solution and
+  t2-1000.txt     1,000 17-clue puzzles of Gordon Royle's list (49,151 puzzles, each essentially different), taken
+                  evenly from the blocks of the list given with --t2-from (a file of its 81-digit lines; the list
+                  is sorted, so blocks from across it avoid runs of near-identical puzzles): the test tier T2.
+                  The blocks used are committed as royle-17-blocks.txt (its header says where they come from).
+
+All five are disjoint as strings; tests/tasks/test_sudoku_sets.cpp proves that every puzzle has one solution and
 that no dev or test puzzle is a symmetry variant of a training puzzle. One puzzle per line, 81 characters, '.' for
 a blank.
 
-    python3 tools/make_sudoku_sets.py [--pool 12000] [--out data/sudoku]
+    python3 tools/make_sudoku_sets.py [--pool 12000] [--out data/sudoku]      # train, dev, T1, T3 with qqwing
+    python3 tools/make_sudoku_sets.py --t2-from royle-blocks.txt [--out ...]  # T2 only; the others stay
 """
 import argparse
 import hashlib
@@ -97,11 +103,37 @@ def generate(n):
     return [l.strip() for l in out.splitlines() if len(l.strip()) == 81]
 
 
+SETS = ("train-100.txt", "dev-1000.txt", "t1-1000.txt", "t2-1000.txt", "t3-1000.txt", "royle-17-blocks.txt")
+
+
+def write_set(out, name, rows):
+    (out / name).write_text("".join(p.replace("0", ".") + "\n" for p in rows))
+
+
+def write_manifest(out):
+    lines = [f"{hashlib.sha256((out / n).read_bytes()).hexdigest()}  {n}\n" for n in SETS if (out / n).exists()]
+    (out / "MANIFEST.sha256").write_text("".join(lines))
+    print("".join(lines), end="")
+
+
+def make_t2(source, out):
+    rows = [l.strip() for l in Path(source).read_text().splitlines() if not l.startswith("#")]
+    rows = [r for r in rows if len(r) == 81 and r.isdigit() and sum(ch != "0" for ch in r) == 17]
+    if len(rows) < 1000:
+        raise SystemExit(f"{source}: {len(rows)} 17-clue lines, 1,000 needed")
+    step = len(rows) / 1000
+    write_set(out, "t2-1000.txt", [rows[int(k * step)] for k in range(1000)])
+    write_manifest(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pool", type=int, default=12000)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "data" / "sudoku"))
+    ap.add_argument("--t2-from", help="make only t2-1000.txt, from this file of Royle-list lines")
     a = ap.parse_args()
+    if a.t2_from:
+        return make_t2(a.t2_from, Path(a.out))
     seen, regime = set(), []
     while len(regime) < a.pool:
         for p in generate(1000):
@@ -117,13 +149,9 @@ def main():
     t3 = ranked[:1000]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = []
     for name, rows in (("train-100.txt", train), ("dev-1000.txt", dev), ("t1-1000.txt", t1), ("t3-1000.txt", t3)):
-        text = "".join(p.replace("0", ".") + "\n" for p in rows)
-        (out / name).write_text(text)
-        lines.append(f"{hashlib.sha256(text.encode()).hexdigest()}  {name}\n")
-    (out / "MANIFEST.sha256").write_text("".join(lines))
-    print("".join(lines), end="")
+        write_set(out, name, rows)
+    write_manifest(out)
     print("T3 backtracks: max", backtracks(parse(t3[0])), "min", backtracks(parse(t3[-1])))
 
 

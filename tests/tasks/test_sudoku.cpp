@@ -1,8 +1,11 @@
 // The Sudoku task: parsing and its errors, the exact solver, the symmetry group and canonical form, the solving
 // process (its steps, replay through the transition, the fixed point) and the teacher run through the generator.
 
+#include <apgen/core/proportion.hpp>
+#include <apgen/denoisers/callable.hpp>
 #include <apgen/engine/generator.hpp>
 #include <apgen/schedules/any_process.hpp>
+#include <apgen/tasks/sudoku/evaluate.hpp>
 #include <apgen/tasks/sudoku/grid.hpp>
 #include <apgen/tasks/sudoku/oracle.hpp>
 #include <apgen/tasks/sudoku/process.hpp>
@@ -304,4 +307,58 @@ TEST_CASE("sudoku: the oracle run as a denoiser through the generator solves eve
     const std::vector<apgen::token_id> row(c.row(r).begin(), c.row(r).end());
     CHECK(sd::solves(puzzles[r], sd::decode(row, sd::state_tokens())));
   }
+}
+
+TEST_CASE("sudoku: the harness counts failures and refuses bad puzzle sets and models") {
+  const std::vector<sd::grid> puzzles{sd::parse_line(easy), sd::parse_line(hard)};
+  const std::size_t v = sd::state_tokens().size();
+  // A model that keeps every MASK masked: each row is a fixed point at once, unsolved.
+  auto idle = apgen::make_denoiser(
+      v,
+      [](std::span<const apgen::token_id>, apgen::matrix_view<float> tok, apgen::matrix_view<float> ctl) {
+        for (std::size_t i = 0; i < tok.rows(); ++i) {
+          tok(i, 10) = 1.0f; // f1.0 in a value slot; a note slot chooses inside its own set
+          ctl(i, apgen::control_remask) = 30.0f;
+        }
+      },
+      apgen::heads::tokens_and_controls);
+  const auto rep = sd::evaluate(idle, puzzles);
+  CHECK(rep.solved.successes == 0);
+  CHECK(rep.stopped_unsolved == 2);
+  CHECK(rep.step_capped == 0);
+  // A model that never stops changing a row runs into the step cap.
+  auto flicker = apgen::make_denoiser(
+      v,
+      [](std::span<const apgen::token_id> row, apgen::matrix_view<float> tok, apgen::matrix_view<float> ctl) {
+        for (std::size_t i = 0; i < row.size(); ++i) {
+          tok(i, 10) = 1.0f;
+          const bool given = i % 2 == 0 && row[i] >= 1 && row[i] <= 9;
+          ctl(i, apgen::control_remask) = given || row[i] == 0 ? -30.0f : 30.0f; // fill, then remask, forever
+        }
+      },
+      apgen::heads::tokens_and_controls);
+  const auto capped = sd::evaluate(flicker, puzzles, {.step_cap = 7});
+  CHECK(capped.step_capped == 2);
+  CHECK(capped.steps == std::vector<std::uint32_t>{7, 7});
+  // The teacher solves both.
+  const auto ok = sd::evaluate(sd::oracle(), puzzles);
+  CHECK(ok.solved.successes == 2);
+  CHECK(ok.steps_quantile(1.0) == sd::trajectory(puzzles[1], sd::state_tokens()).steps() + 1);
+
+  sd::grid open = sd::parse_line(easy);
+  for (std::size_t i = 0; i < 40; ++i) open[i] = 0;
+  CHECK_THROWS_WITH_AS((void)sd::evaluate(sd::oracle(), {puzzles[0], open}),
+                       "puzzle 2: the puzzle has more than one solution", apgen::invalid_argument);
+  CHECK_THROWS_AS((void)sd::evaluate(sd::oracle(4), puzzles), apgen::shape_mismatch); // depth 4 vs 12 states
+}
+
+TEST_CASE("proportion: the Wilson interval") {
+  const apgen::proportion p{990, 1000};
+  CHECK(p.rate() == doctest::Approx(0.99));
+  CHECK(p.lower() == doctest::Approx(0.98170).epsilon(1e-4));
+  CHECK(p.upper() == doctest::Approx(0.99457).epsilon(1e-4));
+  const apgen::proportion all{100, 100};
+  CHECK(all.upper() == doctest::Approx(1.0));
+  CHECK(all.lower() == doctest::Approx(0.96301).epsilon(1e-4));
+  CHECK(apgen::proportion{}.lower() == 0.0);
 }

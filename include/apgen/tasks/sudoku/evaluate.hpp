@@ -28,8 +28,8 @@
 
 namespace apgen::tasks::sudoku {
 
-/// About 4x the longest teacher trajectory over the committed sets (636 steps, a T3 puzzle), fixed in advance.
-inline constexpr std::uint32_t default_step_cap = 2560;
+/// About 4x the longest teacher trajectory over the committed sets (1,942 steps, a T2 puzzle), fixed in advance.
+inline constexpr std::uint32_t default_step_cap = 8192;
 
 struct evaluation_options {
   std::uint32_t step_cap = default_step_cap;
@@ -79,7 +79,7 @@ struct evaluation_report {
 }
 
 /// Scores `model` on `puzzles`. Each puzzle must have exactly one solution (unique_solution throws naming
-/// "puzzle k" otherwise). The generator runs its own copy of `model` (as make_generator does).
+/// "puzzle k", counted from 1, otherwise). The generator runs its own copy of `model` (as make_generator does).
 /// \tparam Model a denoiser over the states of task.hpp (vocabulary state_tokens(max_depth))
 template <denoiser Model>
 [[nodiscard]] evaluation_report evaluate(Model model, const std::vector<grid>& puzzles,
@@ -93,7 +93,7 @@ template <denoiser Model>
   std::vector<grid> solutions(puzzles.size());
   for (std::size_t k = 0; k < puzzles.size(); ++k) {
     std::string where = "puzzle "; // built with += : g++ 12 -O3 reports a false -Wrestrict in "literal" + string
-    where += std::to_string(k);
+    where += std::to_string(k + 1);
     solutions[k] = unique_solution(puzzles[k], where);
   }
   evaluation_report rep;
