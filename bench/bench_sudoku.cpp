@@ -1,7 +1,8 @@
 // Sudoku: the exact solver's speed on the committed puzzle tiers, and the training data's throughput: the teacher's
 // trajectories of the 100 training puzzles, each under a fresh random symmetry, stepped directly (process.hpp) and
-// as generator records with the model's encoding (teacher.hpp), in transitions per second. The trainer's
-// consumption to hold them against is bench_training's examples per second (a step of 64 examples).
+// as generator records with the model's encoding (teacher.hpp), and as the same records built directly
+// (direct_records), in transitions per second. The trainer's consumption to hold them against is bench_training's
+// examples per second (a step of 64 examples).
 //
 // Run: build/release/bench/bench_sudoku
 
@@ -79,5 +80,22 @@ void BM_teacher_records(benchmark::State& state) {
   state.counters["transitions/s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_teacher_records)->Unit(benchmark::kMillisecond);
+
+// The same records built directly from the process's steps (direct_records): the trainer's data source.
+void BM_direct_records(benchmark::State& state) {
+  const auto& base = tier("train-100.txt");
+  const sd::state_encoder encoder;
+  std::mt19937_64 rng(2);
+  std::int64_t records = 0;
+  for (auto _ : state)
+    for (const auto& p : base)
+      sd::direct_records(sd::random_symmetry(rng).apply(p), encoder, [&](apgen::train::transition_record&& r) {
+        benchmark::DoNotOptimize(r.x.data());
+        ++records;
+      });
+  state.SetItemsProcessed(records);
+  state.counters["transitions/s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_direct_records)->Unit(benchmark::kMillisecond);
 
 } // namespace

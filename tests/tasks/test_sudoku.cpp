@@ -294,6 +294,31 @@ TEST_CASE("sudoku: the teacher's records replay through apply_transition, step b
   }
 }
 
+TEST_CASE("sudoku: direct records equal the generator teacher's, record for record") {
+  const std::vector<sd::grid> puzzles{sd::parse_line(hard), sd::parse_line(easy)};
+  const auto through_generator = sd::teacher(puzzles);
+  const sd::state_encoder encoder;
+  for (std::size_t t = 0; t < puzzles.size(); ++t) {
+    std::vector<apgen::train::transition_record> expect, got;
+    for (const auto& r : through_generator)
+      if (*r.trajectory == static_cast<std::int64_t>(t)) expect.push_back(r);
+    sd::direct_records(
+        puzzles[t], encoder, [&](apgen::train::transition_record&& r) { got.push_back(std::move(r)); },
+        static_cast<std::int64_t>(t));
+    REQUIRE(got.size() == expect.size());
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      CAPTURE(k);
+      CHECK(got[k].x == expect[k].x);
+      CHECK(got[k].y == expect[k].y);
+      CHECK(got[k].remask == expect[k].remask);
+      CHECK(got[k].unmask == expect[k].unmask);
+      CHECK(got[k].next == expect[k].next);
+      CHECK(got[k].encoding == expect[k].encoding);
+      CHECK(got[k].step == expect[k].step);
+    }
+  }
+}
+
 TEST_CASE("sudoku: the oracle run as a denoiser through the generator solves every puzzle and halts") {
   const std::vector<sd::grid> puzzles{sd::parse_line(hard), sd::parse_line(easy)};
   const apgen::vocabulary v = sd::state_tokens().make_vocabulary();

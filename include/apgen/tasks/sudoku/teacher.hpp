@@ -54,6 +54,41 @@ struct process_trajectory {
   }
 }
 
+/// The records of `puzzle`'s process built directly from its steps, without the generator: the same records as
+/// `teacher` (x, token targets where a MASK is unmasked, remask labels, the next state, the state encoder's
+/// encoding of x; trajectory id `trajectory_id`, step numbers from 0), the solved fixed point last, about 15x
+/// faster (bench_sudoku). The trainer's data source for symmetry-augmented training.
+template <train::record_sink Sink>
+void direct_records(const grid& puzzle, const state_encoder& encoder, Sink&& sink, std::int64_t trajectory_id = 0) {
+  const state_tokens& tokens = encoder.tokens();
+  std::vector<token_id> row = encode(puzzle);
+  for (std::int64_t t = 0;; ++t) {
+    const process_step step = next_step(row, tokens);
+    train::transition_record rec;
+    rec.x = row;
+    rec.y.assign(slots, -1);
+    rec.remask.assign(slots, 0);
+    rec.insert.assign(slots, 0);
+    rec.del.assign(slots, 0);
+    rec.unmask.assign(slots, 0);
+    for (std::size_t p = 0; p < slots; ++p) {
+      rec.remask[p] = step.remask[p];
+      if (row[p] == state_tokens::mask() && !step.remask[p]) {
+        rec.y[p] = step.token[p];
+        rec.unmask[p] = 1;
+      }
+    }
+    encoder.encode(row, rec.encoding);
+    apply_step(row, step);
+    rec.next = row;
+    rec.trajectory = trajectory_id;
+    rec.step = t;
+    sink(std::move(rec));
+    if (step.kind == step_kind::solved) return;
+    if (t > 1000000) apgen::detail::fail<invalid_argument>("sudoku direct_records: not solved after 10^6 steps");
+  }
+}
+
 /// Records of the process on every puzzle of `puzzles` (trajectory opt.first_trajectory + k for puzzle k), run
 /// `batch` puzzles at a time through the generator with the state encoder, so records carry the features and
 /// allowed sets a model reads. The solved fixed point is recorded once per puzzle (skip_unchanged is ignored:
