@@ -125,6 +125,40 @@ TEST_SUITE("trainer") {
     std::remove(path.c_str());
   }
 
+  TEST_CASE("a batch source feeds the loop, and a run on it resumes bit for bit") {
+    const std::string path = "apgen_test_trainer_checkpoint3.safetensors";
+    // Batches made on the fly from the step number: example k of step s is MDM example 7 s + k of a fixed row set.
+    const auto pool = mdm_data(40);
+    std::uint64_t calls = 0;
+    apgen::train::batch_source source = [&](std::uint64_t step, std::size_t size,
+                                            std::vector<apgen::train::example>& batch) {
+      ++calls;
+      for (std::size_t k = 0; k < size; ++k) batch.push_back(pool[(7 * step + k) % pool.size()]);
+    };
+    auto straight = apgen::nn::transformer_weights::random(small(false), 6);
+    auto resumed = straight;
+    apgen::train::trainer full(straight, source, options(10));
+    full.run();
+    CHECK(calls == 10);
+    {
+      apgen::train::trainer first(resumed, source, options(4));
+      first.run();
+      first.save_checkpoint(path);
+    }
+    auto other = apgen::nn::transformer_weights::random(small(false), 98);
+    apgen::train::trainer second(other, source, options(10));
+    second.resume(path);
+    CHECK(second.step() == 4);
+    second.run();
+    CHECK(same_bits(straight, other));
+    std::remove(path.c_str());
+    // A source that makes nothing is an error naming the step, and an empty source is refused at once.
+    auto w = apgen::nn::transformer_weights::random(small(false), 6);
+    apgen::train::trainer idle(w, apgen::train::batch_source([](std::uint64_t, std::size_t, auto&) {}), options(2));
+    CHECK_THROWS_WITH_AS(idle.run(), "trainer: the batch source made no examples for step 0", apgen::invalid_argument);
+    CHECK_THROWS_AS(apgen::train::trainer(w, apgen::train::batch_source{}, options(2)), apgen::invalid_argument);
+  }
+
   TEST_CASE("a checkpoint from another data set is refused") {
     const std::string path = "apgen_test_trainer_checkpoint2.safetensors";
     auto w = apgen::nn::transformer_weights::random(small(false), 5);

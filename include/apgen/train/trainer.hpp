@@ -58,20 +58,27 @@ struct step_stats {
   double lr = 0, grad_norm = 0, tokens_per_second = 0;
 };
 
+/// A source of batches made on the fly (for data too large to hold, such as symmetry-augmented trajectories):
+/// `source(step, size, batch)` fills `batch` (cleared) with `size` examples for optimiser step `step` (0-based). It
+/// must be a function of (step, size) alone, so that a run resumed from a checkpoint draws the same batches.
+using batch_source = std::function<void(std::uint64_t step, std::size_t size, std::vector<example>& batch)>;
+
 class trainer {
 public:
-  /// Trains `weights` (owned by the caller, updated in place) on `data`.
+  /// Trains `weights` (owned by the caller, updated in place) on `data`, shuffled per epoch.
   trainer(nn::transformer_weights& weights, std::vector<example> data, trainer_options opt)
       : m_w(weights), m_grad(weights.config), m_data(std::move(data)), m_opt(std::move(opt)), m_adam(m_opt.adam) {
     if (m_data.empty()) apgen::detail::fail<invalid_argument>("trainer: no training examples");
-    if (m_opt.batch_size == 0) apgen::detail::fail<invalid_argument>("trainer: batch size must be at least 1");
-    m_opt.schedule.validate();
-    if (m_opt.checkpoint_every && m_opt.checkpoint_path.empty())
-      apgen::detail::fail<invalid_argument>("trainer: checkpoint_every is set but checkpoint_path is empty");
-    if (m_opt.tune_allocator) keep_freed_memory();
-    bind_parameters();
+    check_options();
     m_order.resize(m_data.size());
     shuffle();
+  }
+
+  /// Trains `weights` on the batches `source` makes (see batch_source).
+  trainer(nn::transformer_weights& weights, batch_source source, trainer_options opt)
+      : m_w(weights), m_grad(weights.config), m_source(std::move(source)), m_opt(std::move(opt)), m_adam(m_opt.adam) {
+    if (!m_source) apgen::detail::fail<invalid_argument>("trainer: the batch source is empty");
+    check_options();
   }
 
   /// Evaluation: called every eval_every steps with the step number.
@@ -85,7 +92,12 @@ public:
   /// One optimiser step on the next batch.
   step_stats train_step() {
     m_batch.clear();
-    for (std::size_t i = 0; i < m_opt.batch_size; ++i) {
+    if (m_source) {
+      m_source(m_step, m_opt.batch_size, m_batch);
+      if (m_batch.empty())
+        apgen::detail::fail<invalid_argument>("trainer: the batch source made no examples for step ", m_step);
+    }
+    for (std::size_t i = 0; !m_source && i < m_opt.batch_size; ++i) {
       if (m_cursor == m_order.size()) {
         ++m_epoch;
         m_cursor = 0;
@@ -130,7 +142,7 @@ public:
     meta["train.epoch"] = std::to_string(m_epoch);
     meta["train.cursor"] = std::to_string(m_cursor);
     meta["train.seed"] = std::to_string(m_opt.seed);
-    meta["train.examples"] = std::to_string(m_data.size());
+    meta["train.examples"] = std::to_string(m_data.size()); // 0 for a batch source
     io::write_safetensors(path, std::span<const io::tensor_view>(v.views), meta);
   }
 
@@ -151,10 +163,19 @@ public:
     m_step = count("train.step");
     m_epoch = count("train.epoch");
     m_cursor = count("train.cursor");
-    shuffle();
+    if (!m_source) shuffle();
   }
 
 private:
+  void check_options() {
+    if (m_opt.batch_size == 0) apgen::detail::fail<invalid_argument>("trainer: batch size must be at least 1");
+    m_opt.schedule.validate();
+    if (m_opt.checkpoint_every && m_opt.checkpoint_path.empty())
+      apgen::detail::fail<invalid_argument>("trainer: checkpoint_every is set but checkpoint_path is empty");
+    if (m_opt.tune_allocator) keep_freed_memory();
+    bind_parameters();
+  }
+
   static void keep_freed_memory() {
 #if defined(__GLIBC__)
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
@@ -211,6 +232,7 @@ private:
   nn::transformer_weights& m_w;
   nn::transformer_weights m_grad;
   std::vector<example> m_data;
+  batch_source m_source;
   trainer_options m_opt;
   adamw m_adam;
   batch_gradient<float> m_batch_gradient;
