@@ -13,10 +13,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include <fstream>
 #include <map>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -28,10 +26,7 @@ const std::vector<sd::grid>& tier(const std::string& name) {
   static std::map<std::string, std::vector<sd::grid>> cache;
   auto it = cache.find(name);
   if (it != cache.end()) return it->second;
-  const std::string path = std::string(APGEN_DATA_DIR) + "/sudoku/" + name;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("bench_sudoku: cannot open " + path);
-  return cache[name] = sd::read_puzzles(in, path);
+  return cache[name] = sd::read_puzzle_file(std::string(APGEN_DATA_DIR) + "/sudoku/" + name);
 }
 
 // Counts the solutions (stopping at 2) of every puzzle of a tier: the uniqueness check of the puzzle sets.

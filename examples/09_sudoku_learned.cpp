@@ -75,10 +75,7 @@ options parse(int argc, char** argv) {
 }
 
 std::vector<sd::grid> read_set(const std::string& name) {
-  const std::string path = std::string(APGEN_DATA_DIR) + "/sudoku/" + name;
-  std::ifstream in(path);
-  if (!in) usage("cannot open " + path);
-  return sd::read_puzzles(in, path);
+  return sd::read_puzzle_file(std::string(APGEN_DATA_DIR) + "/sudoku/" + name);
 }
 
 } // namespace

@@ -20,7 +20,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -151,9 +150,7 @@ int main(int argc, char** argv) try {
   if (o.puzzles == "-") {
     puzzles = sd::read_puzzles(std::cin, "stdin");
   } else {
-    std::ifstream in(o.puzzles);
-    if (!in) usage("cannot open " + o.puzzles);
-    puzzles = sd::read_puzzles(in, o.puzzles);
+    puzzles = sd::read_puzzle_file(o.puzzles);
   }
   if (o.limit && puzzles.size() > o.limit) puzzles.resize(o.limit);
   if (puzzles.empty()) usage("no puzzles in " + o.puzzles);

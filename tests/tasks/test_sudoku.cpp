@@ -73,6 +73,11 @@ TEST_CASE("sudoku: malformed puzzle text names the line and the problem") {
                        apgen::parse_error);
 }
 
+TEST_CASE("sudoku: a missing puzzle file is named") {
+  CHECK_THROWS_WITH_AS((void)sd::read_puzzle_file("no/such/puzzles.txt"),
+                       "cannot open the puzzle file no/such/puzzles.txt", apgen::parse_error);
+}
+
 TEST_CASE("sudoku: the solver finds the unique solution and counts several or none") {
   const sd::grid p = sd::parse_line(hard);
   CHECK(sd::count_solutions(p) == 1);

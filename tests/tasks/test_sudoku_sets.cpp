@@ -9,7 +9,6 @@
 
 #include <doctest/doctest.h>
 
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,10 +17,7 @@ namespace sd = apgen::tasks::sudoku;
 
 namespace {
 std::vector<sd::grid> read_set(const std::string& name) {
-  const std::string path = std::string(APGEN_DATA_DIR) + "/sudoku/" + name;
-  std::ifstream in(path);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-  return sd::read_puzzles(in, name);
+  return sd::read_puzzle_file(std::string(APGEN_DATA_DIR) + "/sudoku/" + name);
 }
 
 // True when naked and hidden singles alone do not finish the puzzle: the process's first steps reach a branch.

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <istream>
 #include <string>
 #include <string_view>
@@ -205,6 +206,13 @@ inline void require_consistent_givens(const grid& g, std::string_view where) {
   if (partial_rows)
     apgen::detail::fail<parse_error>(name, ":", partial_start, ": a 9-line puzzle stops after ", partial_rows, " rows");
   return out;
+}
+
+/// read_puzzles on the file at `path` (errors name it and the line); throws parse_error when it cannot be opened.
+[[nodiscard]] inline std::vector<grid> read_puzzle_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) apgen::detail::fail<parse_error>("cannot open the puzzle file ", path);
+  return read_puzzles(in, path);
 }
 
 } // namespace apgen::tasks::sudoku
