@@ -12,6 +12,7 @@
 #include <apgen/nn/config.hpp>
 #include <apgen/nn/transformer.hpp>
 #include <apgen/tasks/sudoku/grid.hpp>
+#include <apgen/tasks/sudoku/solver.hpp>
 #include <apgen/tasks/sudoku/symmetry.hpp>
 #include <apgen/tasks/sudoku/task.hpp>
 #include <apgen/tasks/sudoku/teacher.hpp>
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
