@@ -107,6 +107,12 @@ TEST_SUITE("backward") {
     CHECK(worst_gradient_error(causal) < 1e-6);
   }
 
+  TEST_CASE("gradients match finite differences: no rotary positions") {
+    auto c = tiny(false, apgen::nn::activation::gelu);
+    c.rope = false;
+    CHECK(worst_gradient_error(c) < 1e-6);
+  }
+
   TEST_CASE("the float pass agrees with the double pass") {
     auto wf = apgen::nn::transformer_weights::random(tiny(false, apgen::nn::activation::gelu), 3, 0.3f);
     auto wd = wf.cast<double>();

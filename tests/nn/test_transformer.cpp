@@ -388,6 +388,53 @@ TEST_SUITE("transformer") {
     m["attention_window"] = "-1";
     CHECK_THROWS_WITH_AS(static_cast<void>(apgen::nn::transformer_config::from_metadata(m)),
                          doctest::Contains("attention_window"), apgen::parse_error);
+    // So did the rotary switch: without the key a model uses rotary positions.
+    cfg.rope = false;
+    CHECK_FALSE(apgen::nn::transformer_config::from_metadata(cfg.to_metadata()).rope);
+    m = cfg.to_metadata();
+    m.erase("rope");
+    CHECK(apgen::nn::transformer_config::from_metadata(m).rope);
+    m["rope"] = "no";
+    CHECK_THROWS_WITH_AS(static_cast<void>(apgen::nn::transformer_config::from_metadata(m)), doctest::Contains("rope"),
+                         apgen::parse_error);
+  }
+
+  TEST_CASE("without rotary positions a bidirectional model is blind to order, in inference and in training") {
+    const auto v = make_vocab(9);
+    std::mt19937 rng(8);
+    std::vector<int> row(23), reversed;
+    for (auto& x : row) x = static_cast<int>(rng() % v.size());
+    reversed.assign(row.rbegin(), row.rend());
+    for (bool rope : {false, true}) {
+      auto cfg = small_config(v.size(), false);
+      cfg.rope = rope;
+      cfg.pin_decoded = false;
+      auto w = apgen::nn::transformer_weights::random(cfg, 17, 0.3f);
+      apgen::nn::transformer m(w);
+      apgen::canvas c(v, {row.size(), row.size()});
+      c.assign(0, row);
+      c.assign(1, reversed);
+      apgen::denoiser_output out;
+      out.reshape(c, m.heads());
+      m.predict(c, apgen::step_context{}, out);
+      apgen::nn::row_tape<double> tape;
+      apgen::nn::forward_row(w.cast<double>(), std::span<const int>(row), {}, tape);
+      double mirror = 0, training = 0;
+      for (std::size_t i = 0; i < row.size(); ++i)
+        for (std::size_t k = 0; k < v.size(); ++k) {
+          if (static_cast<int>(k) == v.mask()) continue;
+          const double a = out.tokens(0).row(i)[k], b = out.tokens(1).row(row.size() - 1 - i)[k];
+          mirror = std::max(mirror, std::abs(a - b) / (1 + std::abs(a)));
+          const double ref = tape.logits(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(k));
+          training = std::max(training, std::abs(a - ref) / (1 + std::abs(ref)));
+        }
+      CAPTURE(rope);
+      CHECK(training < 1e-4); // both passes rotate, or neither does
+      if (rope)
+        CHECK(mirror > 1e-3); // rotary positions see the order (so the check below can fail)
+      else
+        CHECK(mirror < 1e-4);
+    }
   }
 
   TEST_CASE("local attention: the banded inference pass equals the dense masked training pass") {

@@ -149,7 +149,7 @@ void backward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scala
         gm.accumulate(false, false, L, n, L, scale, dS, Ls, row_qkv + d + hj, d3, row_dqkv + hj, d3);
         detail::accumulate_atb(gm, t.d_transposed, L, n, L, scale, dS, Ls, row_qkv + hj, d3, row_dqkv + d + hj, d3);
       }
-      rope_rows<true>(row_dqkv, d3, static_cast<std::size_t>(L), 2 * H, hd, t.rope);
+      if (c.rope) rope_rows<true>(row_dqkv, d3, static_cast<std::size_t>(L), 2 * H, hd, t.rope);
     }
     weight_grad(dqkv, Lt.a.topRows(T), G.qkv_w);
     detail::add_column_sums(dqkv, G.qkv_b);

@@ -59,6 +59,10 @@ struct transformer_config {
   bool control_heads = true; ///< the three control logits (remask, insert, delete)
   bool pin_decoded = true;   ///< SUBS: a decoded input position's logits are pinned to its token
   token_id mask_id = 0;      ///< the MASK id, whose logit is always suppressed
+  /// Rotary positions on queries and keys. Off for a task whose feature embeddings carry all the structure (a
+  /// Sudoku state's row, column and box): attention then depends on content and features alone, and the 1-D order
+  /// of the slots means nothing.
+  bool rope = true;
   double rope_base = 10000.0;
   float norm_eps = 1e-5f;
 
@@ -104,6 +108,7 @@ struct transformer_config {
     m["control_heads"] = control_heads ? "true" : "false";
     m["pin_decoded"] = pin_decoded ? "true" : "false";
     m["mask_id"] = std::to_string(mask_id);
+    m["rope"] = rope ? "true" : "false";
     std::ostringstream rb, eps;
     rb.precision(17);
     eps.precision(9);
@@ -177,6 +182,8 @@ struct transformer_config {
     c.control_heads = flag("control_heads");
     c.pin_decoded = flag("pin_decoded");
     c.mask_id = static_cast<token_id>(count("mask_id", max_token_count - 1));
+    // Added after the first format revision: files written before it use rotary positions.
+    if (m.count("rope")) c.rope = flag("rope");
     c.rope_base = real("rope_base");
     const double eps = real("norm_eps");
     if (std::abs(eps) > std::numeric_limits<float>::max()) // (converting it would be undefined)

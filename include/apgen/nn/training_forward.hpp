@@ -123,7 +123,7 @@ void forward_batch(const basic_transformer_weights<Scalar>& w, batch_tape<Scalar
     for (std::size_t r = 0; r < t.rows(); ++r) {
       const Eigen::Index o = t.row_begin(r), L = t.row_length(r), Ls = t.score_stride(L);
       Scalar* row_qkv = Lt.qkv.data() + o * d3;
-      rope_rows(row_qkv, d3, static_cast<std::size_t>(L), 2 * H, dh, t.rope);
+      if (c.rope) rope_rows(row_qkv, d3, static_cast<std::size_t>(L), 2 * H, dh, t.rope);
       for (std::size_t j = 0; j < H; ++j) {
         const auto hj = static_cast<Eigen::Index>(j) * n;
         Scalar* P = Lt.p.data() + t.p_offsets[r] + j * static_cast<std::size_t>(L * Ls);

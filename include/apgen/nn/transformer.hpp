@@ -407,7 +407,7 @@ private:
       for (std::size_t r = b0; r < b1; ++r) {
         float* row = m_qkv.row(static_cast<Eigen::Index>(r)).data();
         const std::size_t p = m_position[r];
-        rope_apply(row, m_rope.cos_row(p), m_rope.sin_row(p), dh, 2 * H); // q's heads, then k's
+        if (cfg.rope) rope_apply(row, m_rope.cos_row(p), m_rope.sin_row(p), dh, 2 * H); // q's heads, then k's
       }
     }
   }
