@@ -2,17 +2,20 @@
 // the first puzzles step by step on request, and a summary: exact-solution accuracy with its Wilson 95% interval,
 // valid-but-wrong, stopped-unsolved and step-cap counts, steps per puzzle, wall time and puzzles per second.
 //
-// usage: apgen-sudoku [--puzzles FILE|-] [--limit N] [--show K] [--step-cap N] [--batch N]
+// usage: apgen-sudoku [--weights FILE] [--puzzles FILE|-] [--limit N] [--show K] [--step-cap N] [--batch N]
+//   --weights  a learned Sudoku model (safetensors, as examples/09_sudoku_learned writes); without it the solver is
+//              the teacher's process
 //   --puzzles  one puzzle per line (81 characters, '.' or '0' blank) or nine-line boards; '-' reads standard input
 //              (default: data/sudoku/t1-1000.txt of the source tree)
 //   --limit    the first N puzzles only
 //   --show     print the process of the first K puzzles, one board per step
 //   --step-cap the step budget of every puzzle, fixed before the run (default 8192)
 //   --teacher-stats  also print the teacher's trajectories: steps, branches, backtracks and depth per puzzle
-// The solver is the teacher's process (tasks/sudoku/process.hpp) as a denoiser: the reference every learned Sudoku
-// model is measured against, and the harness a learned model plugs into (tasks/sudoku/evaluate.hpp).
+// Without --weights the solver is the teacher's process (tasks/sudoku/process.hpp) as a denoiser: the reference
+// every learned Sudoku model is measured against. Both run through the same harness (tasks/sudoku/evaluate.hpp).
 #include <apgen/apgen.hpp>
 #include <apgen/tasks/sudoku/evaluate.hpp>
+#include <apgen/tasks/sudoku/learned.hpp>
 #include <apgen/tasks/sudoku/oracle.hpp>
 #include <apgen/tasks/sudoku/render.hpp>
 #include <apgen/tasks/sudoku/teacher.hpp>
@@ -22,6 +25,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifndef APGEN_DATA_DIR
@@ -33,6 +37,7 @@ namespace sd = apgen::tasks::sudoku;
 namespace {
 
 struct options {
+  std::string weights;
   std::string puzzles = std::string(APGEN_DATA_DIR) + "/sudoku/t1-1000.txt";
   std::size_t limit = 0, show = 0, batch = 64;
   std::uint32_t step_cap = sd::default_step_cap;
@@ -40,9 +45,10 @@ struct options {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "apgen-sudoku: " << why
-            << "\nusage: apgen-sudoku [--puzzles FILE|-] [--limit N] [--show K] [--step-cap N] [--batch N] "
-               "[--teacher-stats]\n";
+  std::cerr
+      << "apgen-sudoku: " << why
+      << "\nusage: apgen-sudoku [--weights FILE] [--puzzles FILE|-] [--limit N] [--show K] [--step-cap N] [--batch N] "
+         "[--teacher-stats]\n";
   std::exit(2);
 }
 
@@ -65,6 +71,8 @@ options parse(int argc, char** argv) {
     const char* v = argv[++k];
     if (a == "--puzzles")
       o.puzzles = v;
+    else if (a == "--weights")
+      o.weights = v;
     else if (a == "--limit")
       o.limit = number(v, "--limit");
     else if (a == "--show")
@@ -80,13 +88,14 @@ options parse(int argc, char** argv) {
 }
 
 // Prints one puzzle's process: the board after every step, with what the step did.
-void show_process(const sd::grid& puzzle, std::size_t index, const options& o) {
+template <class Denoiser>
+void show_process(const Denoiser& model, const sd::grid& puzzle, std::size_t index, const options& o) {
   const sd::state_tokens tokens;
   const apgen::vocabulary v = tokens.make_vocabulary();
   apgen::canvas c(v, 1, sd::slots);
   c.assign(0, sd::encode(puzzle));
   auto gen = apgen::make_generator(
-      sd::oracle(), apgen::schedules::any_process<>(),
+      model, apgen::schedules::any_process<>(),
       apgen::generator_options{.max_steps = o.step_cap, .encoder = apgen::row_encoder(sd::state_encoder())});
   std::vector<apgen::token_id> before(c.row(0).begin(), c.row(0).end());
   std::cout << "puzzle " << index << " (" << sd::given_count(puzzle) << " givens):\n"
@@ -155,11 +164,22 @@ int main(int argc, char** argv) try {
   if (o.limit && puzzles.size() > o.limit) puzzles.resize(o.limit);
   if (puzzles.empty()) usage("no puzzles in " + o.puzzles);
 
-  for (std::size_t k = 0; k < o.show && k < puzzles.size(); ++k) show_process(puzzles[k], k, o);
-
-  const auto rep = sd::evaluate(sd::oracle(), puzzles, {.step_cap = o.step_cap, .batch = o.batch});
+  sd::evaluation_report rep;
+  if (o.weights.empty()) {
+    const sd::oracle teacher;
+    for (std::size_t k = 0; k < o.show && k < puzzles.size(); ++k) show_process(teacher, puzzles[k], k, o);
+    rep = sd::evaluate(teacher, puzzles, {.step_cap = o.step_cap, .batch = o.batch});
+    std::printf("solver: the teacher's process (tasks/sudoku/process.hpp), step cap %u\n", o.step_cap);
+  } else {
+    auto weights = sd::load_model(o.weights);
+    const std::size_t parameters = weights.parameter_count();
+    const apgen::nn::transformer model(std::move(weights));
+    for (std::size_t k = 0; k < o.show && k < puzzles.size(); ++k) show_process(model, puzzles[k], k, o);
+    rep = sd::evaluate(model, puzzles, {.step_cap = o.step_cap, .batch = o.batch});
+    std::printf("solver: the learned model %s (%zu parameters), step cap %u\n", o.weights.c_str(), parameters,
+                o.step_cap);
+  }
   const double n = static_cast<double>(puzzles.size());
-  std::printf("solver: the teacher's process (tasks/sudoku/process.hpp), step cap %u\n", o.step_cap);
   std::printf("puzzles %zu: solved %zu = %.2f%% (95%% interval %.2f-%.2f%%), valid but wrong %zu, stopped unsolved "
               "%zu, step cap %zu\n",
               puzzles.size(), rep.solved.successes, 100 * rep.solved.rate(), 100 * rep.solved.lower(),

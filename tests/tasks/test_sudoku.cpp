@@ -280,7 +280,7 @@ TEST_CASE("sudoku: the teacher's records replay through apply_transition, step b
     REQUIRE(r.trajectory.has_value());
     ++per_puzzle[static_cast<std::size_t>(*r.trajectory)];
     CHECK(apgen::train::apply(r, sd::state_tokens::mask()) == r.next);
-    CHECK(r.encoding.features.size() == 4);
+    CHECK(r.encoding.features.size() == 7);
     CHECK(r.encoding.allowed.size() == sd::slots);
     for (std::size_t p = 0; p < sd::slots; ++p) CHECK(r.insert[p] + r.del[p] == 0);
   }

@@ -39,7 +39,9 @@ TEST_CASE("sudoku sets: sizes, regime, and exactly one solution per puzzle") {
                                                  {"t1-1000.txt", 1000},
                                                  {"t2-1000.txt", 1000},
                                                  {"t3-1000.txt", 1000}};
-  for (const auto& [name, size] : sizes) {
+  for (const auto& entry : sizes) {
+    const std::string& name = entry.first; // not a structured binding: CAPTURE's lambda cannot name one before C++23
+    const std::size_t size = entry.second;
     CAPTURE(name);
     const auto puzzles = read_set(name);
     CHECK(puzzles.size() == size);

@@ -66,6 +66,38 @@ inline constexpr geometry board{};
   return n;
 }
 
+/// Candidate sets as nine bits (bit v for digit v) per cell, and all nine digits.
+using candidate_masks = std::array<std::uint16_t, cells>;
+inline constexpr std::uint16_t all_digit_bits = 0x3FE;
+
+/// One unit read against a grid and the candidates of its undecided cells: the digits placed, the digits that are a
+/// candidate of at least one undecided cell and of at least two. The solver's propagation and the teacher's step both
+/// read hidden singles (a digit with one place) and dead units (a digit with none) from it.
+struct unit_scan {
+  std::uint16_t placed = 0, once = 0, twice = 0;
+
+  /// Every digit is placed or has a place.
+  [[nodiscard]] bool covers_all_digits() const noexcept { return (once | placed) == all_digit_bits; }
+  /// The digits with exactly one place among the undecided cells, not yet placed.
+  [[nodiscard]] std::uint16_t hidden_singles() const noexcept {
+    return static_cast<std::uint16_t>(once & ~twice & ~placed);
+  }
+};
+
+[[nodiscard]] inline unit_scan scan_unit(const std::array<std::uint8_t, 9>& unit, const grid& values,
+                                         const candidate_masks& candidates) noexcept {
+  unit_scan u;
+  for (auto i : unit) {
+    if (values[i]) {
+      u.placed = static_cast<std::uint16_t>(u.placed | (1u << values[i]));
+      continue;
+    }
+    u.twice = static_cast<std::uint16_t>(u.twice | (u.once & candidates[i]));
+    u.once = static_cast<std::uint16_t>(u.once | candidates[i]);
+  }
+  return u;
+}
+
 /// True when no unit holds a digit twice (blanks allowed).
 [[nodiscard]] inline bool is_consistent(const grid& g) noexcept {
   for (const auto& unit : board.units) {

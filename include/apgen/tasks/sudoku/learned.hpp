@@ -9,6 +9,7 @@
 
 #include <apgen/core/errors.hpp>
 #include <apgen/core/rng.hpp>
+#include <apgen/nn/checkpoint.hpp>
 #include <apgen/nn/config.hpp>
 #include <apgen/nn/transformer.hpp>
 #include <apgen/tasks/sudoku/grid.hpp>
@@ -19,6 +20,9 @@
 #include <apgen/train/objectives.hpp>
 #include <apgen/train/trainer.hpp>
 
+#include <Eigen/Cholesky>
+
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,6 +37,16 @@ namespace apgen::tasks::sudoku {
 struct learned_setup {
   std::size_t max_depth = default_max_depth;
   std::size_t d_model = 128, n_layers = 4, n_heads = 4, d_ff = 512;
+  /// Rotary positions: off, since the features say where a slot sits and the slots' 1-D order means nothing.
+  bool rope = false;
+  /// Start heads 0, 1 and 2 of every layer attending within the slot's row, column and box (initial_weights).
+  bool peer_heads = true;
+  /// With peer_heads: how much larger than the other embeddings the row, column and box embeddings start.
+  double structure_scale = 15.0;
+  /// How much larger than the transformer's default (standard deviation 0.02) the token and the other feature
+  /// embeddings start: AdamW moves every weight by about the learning rate per step, so small embeddings are
+  /// rewritten within tens of steps.
+  double embedding_scale = 15.0;
 };
 
 /// The transformer configuration for `s`: bidirectional, control heads on, the state encoder's four features.
@@ -47,8 +61,82 @@ struct learned_setup {
   c.causal = false;
   c.control_heads = true;
   c.mask_id = state_tokens::mask();
+  c.rope = s.rope;
   c.validate();
   return c;
+}
+
+/// The weights a training run starts from: random (seed `seed`) with the embeddings s.embedding_scale times the
+/// default size (the row, column and box ones s.structure_scale times), and with `s.peer_heads` the query and key rows
+/// of heads 0, 1 and 2 of every layer set so that, at the start, a slot attends mostly to the slots of its own row,
+/// column and box. Every rule of the process reads a cell's peers, and a randomly initialised model spends its first
+/// tens of thousands of steps finding them (the plateau learned Sudoku models are known for); this starts it there,
+/// as a recurrent relational network's fixed peer graph does, but only as an initialisation: training may move it.
+/// How: with E the 9 x d embedding table of the feature (row, column or box), M = (E E^T)^-1 E maps each embedding to
+/// its one-hot index; the head's first nine query and key rows are g M, with g chosen so that a peer's score
+/// (q . k / sqrt(head_dim)) exceeds a non-peer's by about 4 on the first layer's normalised input.
+[[nodiscard]] inline nn::transformer_weights initial_weights(const learned_setup& s, std::uint64_t seed) {
+  auto w = nn::transformer_weights::random(model_config(s), seed);
+  const auto scale = static_cast<float>(s.embedding_scale);
+  w.tok_embed *= scale;
+  for (auto& e : w.feat_embed) e *= scale;
+  if (!s.peer_heads) return w;
+  const std::size_t d = s.d_model, dh = d / s.n_heads, features = 3;
+  if (s.n_heads < features || dh < 9)
+    apgen::detail::fail<invalid_argument>("sudoku model: peer heads need 3 heads of at least 9 dimensions, got ",
+                                          s.n_heads, " heads of ", dh);
+  // The row, column and box embeddings start s.structure_scale times larger than the others, so that the optimiser's
+  // first steps (AdamW moves every weight by about the learning rate) do not wash out the codes the heads read.
+  // The first layer's input is then the sum of three embeddings of standard deviation 0.02 * structure_scale and
+  // five of 0.02 (nn::transformer_weights::random), which layer normalisation divides by its standard deviation.
+  for (std::size_t f = 0; f < features; ++f)
+    w.feat_embed[f] *= static_cast<float>(s.structure_scale / s.embedding_scale);
+  const double input_scale =
+      0.02 * std::sqrt(3.0 * s.structure_scale * s.structure_scale + 5.0 * s.embedding_scale * s.embedding_scale);
+  const double target = std::sqrt(4.0 * std::sqrt(static_cast<double>(dh))); // q . k = 4 sqrt(dh) for peers
+  const auto g = static_cast<float>(input_scale * target);
+  for (std::size_t f = 0; f < features; ++f) {
+    const Eigen::MatrixXf e = w.feat_embed[f];          // 9 x d
+    const Eigen::MatrixXf gram = e * e.transpose();     // 9 x 9
+    const Eigen::MatrixXf m = gram.ldlt().solve(e) * g; // 9 x d
+    for (auto& layer : w.layers) {
+      const auto q = static_cast<Eigen::Index>(f * dh), k = static_cast<Eigen::Index>(d + f * dh);
+      layer.qkv_w.middleRows(q, 9) = m;
+      layer.qkv_w.middleRows(k, 9) = m;
+    }
+  }
+  return w;
+}
+
+/// Reads a learned Sudoku model from `path` and checks that it reads and writes these states: its vocabulary,
+/// features, MASK id, bidirectional attention and control heads must be those of model_config(s) (its width and
+/// depth are the file's own). Throws what load_transformer throws for a malformed or truncated file, and
+/// shape_mismatch naming the first field that differs for a model of another task or another state layout.
+[[nodiscard]] inline nn::transformer_weights load_model(const std::string& path, const learned_setup& s = {}) {
+  nn::transformer_weights w = nn::load_transformer(path, "adam.");
+  const nn::transformer_config want = model_config(s);
+  const auto& got = w.config;
+  auto differs = [&](const char* field, const auto& file, const auto& expected) {
+    apgen::detail::fail<shape_mismatch>(path, ": not a Sudoku state model: ", field, " is ", file, ", the states need ",
+                                        expected);
+  };
+  if (got.vocab_size != want.vocab_size) differs("vocab_size", got.vocab_size, want.vocab_size);
+  if (got.feature_vocab_sizes != want.feature_vocab_sizes) {
+    auto listed = [](const std::vector<std::size_t>& v) {
+      std::string out = "{";
+      for (std::size_t k = 0; k < v.size(); ++k) {
+        if (k) out += ',';
+        out += std::to_string(v[k]);
+      }
+      return out + "}";
+    };
+    differs("feature_vocab_sizes", listed(got.feature_vocab_sizes), listed(want.feature_vocab_sizes));
+  }
+  if (got.mask_id != want.mask_id) differs("mask_id", got.mask_id, want.mask_id);
+  if (got.causal != want.causal) differs("causal", got.causal, want.causal);
+  if (got.control_heads != want.control_heads) differs("control_heads", got.control_heads, want.control_heads);
+  if (got.rope != want.rope) differs("rope", got.rope, want.rope);
+  return w;
 }
 
 /// A batch source for train::trainer: example k of step s is one record, drawn uniformly, of the teacher's
@@ -70,14 +158,26 @@ struct learned_setup {
     std::vector<train::transition_record> records;
     for (std::size_t k = 0; k < size; ++k) {
       const auto key = static_cast<std::uint32_t>(k);
-      const std::size_t which = rng.below(static_cast<std::uint32_t>(puzzles.size()), step, key, 0, 0);
-      // The symmetry from a generator seeded by two more draws: std::shuffle needs a URBG.
-      const auto a = static_cast<std::uint64_t>(rng.uniform(step, key, 0, 1) * 4294967296.0);
-      const auto b = static_cast<std::uint64_t>(rng.uniform(step, key, 0, 2) * 4294967296.0);
-      std::mt19937_64 urbg(a << 32 | b);
-      const grid p = random_symmetry(urbg).apply(puzzles[which]);
-      records.clear();
-      direct_records(p, encoder, [&](train::transition_record&& r) { records.push_back(std::move(r)); });
+      // A draw whose trajectory needs more depth than the vocabulary names (the branching tie-break follows the
+      // layout, so one symmetry of a puzzle can search deeper than another) is drawn again with the next attempt
+      // number: the batch stays a function of (seed, step, k).
+      for (std::uint32_t attempt = 0;; ++attempt) {
+        if (attempt == 64)
+          apgen::detail::fail<capacity_exceeded>("sudoku training: 64 draws in a row need more than depth ",
+                                                 encoder.tokens().max_depth(), "; raise learned_setup::max_depth");
+        const std::size_t which = rng.below(static_cast<std::uint32_t>(puzzles.size()), step, key, attempt, 0);
+        // The symmetry from a generator seeded by two more draws: std::shuffle needs a URBG.
+        const auto a = static_cast<std::uint64_t>(rng.uniform(step, key, attempt, 1) * 4294967296.0);
+        const auto b = static_cast<std::uint64_t>(rng.uniform(step, key, attempt, 2) * 4294967296.0);
+        std::mt19937_64 urbg(a << 32 | b);
+        const grid p = random_symmetry(urbg).apply(puzzles[which]);
+        records.clear();
+        try {
+          direct_records(p, encoder, [&](train::transition_record&& r) { records.push_back(std::move(r)); });
+          break;
+        } catch (const capacity_exceeded&) {
+        }
+      }
       const std::size_t pick = rng.below(static_cast<std::uint32_t>(records.size()), step, key, 0, 3);
       batch.push_back(train::process_example(records[pick], state_tokens::mask(), 1.0, 1.0, schema));
     }

@@ -34,7 +34,8 @@ public:
       for (std::size_t p = 0; p < row.size(); ++p) {
         // A slot that stays masked still gets a well-defined choice inside its allowed set.
         token_id t = step.token[p];
-        if (t == state_tokens::mask()) t = p % 2 == 0 ? m_tokens.fill(1, 0) : m_tokens.note(1, 0);
+        if (t == state_tokens::mask())
+          t = p % 2 == 0 ? m_tokens.fill(1, step.depth) : m_tokens.note(1, step.depth == 0 ? 0 : step.depth - 1);
         oracles::write_choice(tok, p, t);
         oracles::write_control(ctl, p, control_remask, step.remask[p] != 0);
         oracles::write_control(ctl, p, control_insert, false);

@@ -120,14 +120,14 @@ struct decoded_state {
   };
 
   // Candidates of the undecided cells.
-  std::array<std::uint16_t, cells> cand{};
+  candidate_masks cand{};
   bool complete = true;
   grid digits{};
   for (std::size_t i = 0; i < cells; ++i) digits[i] = s.value[i].digit;
   for (std::size_t i = 0; i < cells; ++i) {
     if (digits[i]) continue;
     complete = false;
-    std::uint16_t c = 0x3FE;
+    std::uint16_t c = all_digit_bits;
     for (auto p : board.peers[i])
       if (digits[p]) c = static_cast<std::uint16_t>(c & ~(1u << digits[p]));
     if (s.note[i].kind == slot_kind::note) c = static_cast<std::uint16_t>(c & ~((2u << s.note[i].digit) - 1u));
@@ -150,17 +150,9 @@ struct decoded_state {
     if (std::popcount(cand[i]) == 1) forced[i] = cand[i];
   }
   for (std::size_t u = 0; u < 27 && !contradiction; ++u) {
-    std::uint16_t once = 0, twice = 0, placed = 0;
-    for (auto i : board.units[u]) {
-      if (digits[i]) {
-        placed = static_cast<std::uint16_t>(placed | (1u << digits[i]));
-        continue;
-      }
-      twice = static_cast<std::uint16_t>(twice | (once & cand[i]));
-      once = static_cast<std::uint16_t>(once | cand[i]);
-    }
-    if ((once | placed) != 0x3FE) contradiction = true;
-    const auto single = static_cast<std::uint16_t>(once & ~twice & ~placed);
+    const unit_scan scan = scan_unit(board.units[u], digits, cand);
+    if (!scan.covers_all_digits()) contradiction = true;
+    const std::uint16_t single = scan.hidden_singles();
     for (auto i : board.units[u])
       if (!digits[i] && (cand[i] & single)) forced[i] = static_cast<std::uint16_t>(forced[i] | (cand[i] & single));
   }

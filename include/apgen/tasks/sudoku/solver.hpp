@@ -18,11 +18,9 @@ namespace apgen::tasks::sudoku {
 
 namespace detail {
 
-inline constexpr std::uint16_t all_digits = 0x3FE; // bits 1..9
-
 struct search_state {
   grid values{};
-  std::array<std::uint16_t, cells> candidates{};
+  candidate_masks candidates{};
 };
 
 /// Places digit v in cell i and removes it from the peers. False on a contradiction (a peer left empty).
@@ -50,17 +48,9 @@ inline bool propagate(search_state& s) {
         changed = true;
       }
     for (const auto& unit : board.units) {
-      std::uint16_t once = 0, twice = 0, placed = 0;
-      for (auto i : unit) {
-        if (s.values[i]) {
-          placed = static_cast<std::uint16_t>(placed | (1u << s.values[i]));
-          continue;
-        }
-        twice = static_cast<std::uint16_t>(twice | (once & s.candidates[i]));
-        once = static_cast<std::uint16_t>(once | s.candidates[i]);
-      }
-      if ((once | placed) != all_digits) return false; // a digit with no place in this unit
-      std::uint16_t single = static_cast<std::uint16_t>(once & ~twice & ~placed);
+      const unit_scan scan = scan_unit(unit, s.values, s.candidates);
+      if (!scan.covers_all_digits()) return false; // a digit with no place in this unit
+      std::uint16_t single = scan.hidden_singles();
       while (single) {
         const int v = std::countr_zero(single);
         single = static_cast<std::uint16_t>(single & (single - 1));
@@ -98,7 +88,7 @@ inline void search(search_state s, std::size_t limit, std::size_t& found, grid& 
 /// The starting state of `puzzle`; nullopt when its givens conflict.
 [[nodiscard]] inline std::optional<search_state> start(const grid& puzzle) {
   search_state s;
-  s.candidates.fill(all_digits);
+  s.candidates.fill(all_digit_bits);
   for (std::size_t i = 0; i < cells; ++i)
     if (puzzle[i] > 9) return std::nullopt;
   for (std::size_t i = 0; i < cells; ++i)

@@ -177,42 +177,76 @@ private:
   return out;
 }
 
-/// The task encoder: four features per slot (row, column, box, and 0 for a value slot or 1 for a note slot) and the
-/// allowed tokens (a value slot: the fills and guesses; a note slot: the notes). Givens never change, so their slot
-/// allows only its own token (classes 3..11).
+/// The depth of a state: its deepest guess (0 with none). A state a model wrote may be malformed (two guesses at
+/// one depth, a gap); this reads the deepest guess regardless, so that the encoder never fails on such a row.
+[[nodiscard]] inline std::size_t open_depth(std::span<const token_id> row, const state_tokens& tokens) {
+  std::size_t depth = 0;
+  for (std::size_t i = 0; i < row.size(); i += 2) {
+    const slot_value v = tokens.decode(row[i]);
+    if (v.kind == slot_kind::guess && v.depth > depth) depth = v.depth;
+  }
+  return depth;
+}
+
+/// The task encoder. Seven features per slot:
+///   0-2  the cell's row, column and box (the peer structure, which 1-D positions would hide);
+///   3    0 for a value slot, 1 for a note slot;
+///   4-6  the slot's token taken apart: its kind (MASK, given, fill, guess, note), its digit (0 for MASK) and
+///        whether it belongs to the state's open depth (0 MASK or given, 1 the open depth, 2 an older one), so that
+///        a digit learned at one depth is the same digit at every other and "undo the open depth" reads one feature.
+/// And the allowed tokens: a value slot of a state at depth d may become a fill of depth d or the guess that opens
+/// d + 1 (no guess at the depth bound); a note slot the notes of depth d - 1 (the depth-d guess's refutation; at
+/// depth 0, where no note is written, those of depth 0); a given only itself. The depth is the grammar of the state
+/// (the number of open guesses); which cell, which digit, and whether to fill, guess, note or undo is the model's.
 class state_encoder {
 public:
   explicit state_encoder(std::size_t max_depth = default_max_depth) : m_tokens(max_depth) {}
 
+  /// Allowed classes: 1 + d for the value slots at depth d (d in [0, max_depth]), then max_depth + 2 + d for the
+  /// note slots at depth d, then one class per given digit.
   [[nodiscard]] feature_schema schema() const {
     feature_schema s;
-    s.feature_vocab_sizes = {9, 9, 9, 2};
-    std::vector<token_id> values, notes;
-    for (std::size_t k = 0; k <= m_tokens.max_depth(); ++k)
-      for (int v = 1; v <= 9; ++v) values.push_back(m_tokens.fill(v, k));
-    for (std::size_t k = 1; k <= m_tokens.max_depth(); ++k)
-      for (int v = 1; v <= 9; ++v) values.push_back(m_tokens.guess(v, k));
-    for (std::size_t k = 0; k < m_tokens.max_depth(); ++k)
-      for (int v = 1; v <= 9; ++v) notes.push_back(m_tokens.note(v, k));
-    s.allowed_sets = {values, notes};
+    s.feature_vocab_sizes = {9, 9, 9, 2, 5, 10, 3};
+    const std::size_t top = m_tokens.max_depth();
+    for (std::size_t d = 0; d <= top; ++d) {
+      std::vector<token_id> values;
+      for (int v = 1; v <= 9; ++v) values.push_back(m_tokens.fill(v, d));
+      if (d < top)
+        for (int v = 1; v <= 9; ++v) values.push_back(m_tokens.guess(v, d + 1));
+      s.allowed_sets.push_back(std::move(values));
+    }
+    for (std::size_t d = 0; d <= top; ++d) {
+      std::vector<token_id> notes;
+      for (int v = 1; v <= 9; ++v) notes.push_back(m_tokens.note(v, d == 0 ? 0 : d - 1));
+      s.allowed_sets.push_back(std::move(notes));
+    }
     for (int v = 1; v <= 9; ++v) s.allowed_sets.push_back({state_tokens::given(v)});
     return s;
   }
 
+  /// Throws shape_mismatch for a row of the wrong length, invalid_token for a token outside the vocabulary.
   void encode(std::span<const token_id> row, row_encoding& out) const {
     if (row.size() != slots)
       apgen::detail::fail<shape_mismatch>("sudoku encoder: a state has ", slots, " slots, this row has ", row.size());
-    out.features.resize(4);
+    const std::size_t depth = open_depth(row, m_tokens), top = m_tokens.max_depth();
+    out.features.resize(7);
     for (auto& f : out.features) f.resize(slots);
     out.allowed.resize(slots);
     for (std::size_t p = 0; p < slots; ++p) {
       const std::size_t cell = p / 2;
+      const slot_value v = m_tokens.decode(row[p]);
       out.features[0][p] = static_cast<token_id>(row_of(cell));
       out.features[1][p] = static_cast<token_id>(column_of(cell));
       out.features[2][p] = static_cast<token_id>(box_of(cell));
       out.features[3][p] = static_cast<token_id>(p % 2);
-      const bool given = p % 2 == 0 && row[p] >= 1 && row[p] <= 9;
-      out.allowed[p] = given ? static_cast<std::uint16_t>(2 + row[p]) : static_cast<std::uint16_t>(1 + p % 2);
+      out.features[4][p] = static_cast<token_id>(v.kind);
+      out.features[5][p] = static_cast<token_id>(v.digit);
+      const bool dated = v.kind == slot_kind::fill || v.kind == slot_kind::guess || v.kind == slot_kind::note;
+      out.features[6][p] = !dated ? 0 : (v.depth >= depth ? 1 : 2);
+      if (p % 2 == 0 && v.kind == slot_kind::given)
+        out.allowed[p] = static_cast<std::uint16_t>(2 * top + 2 + v.digit);
+      else
+        out.allowed[p] = static_cast<std::uint16_t>((p % 2 == 0 ? 1 : top + 2) + depth);
     }
   }
 
