@@ -2,17 +2,32 @@
 // (remask every 0, remask a leading pair of 1s, delete every MASK) runs through the same engine a learned model
 // would. First a short string step by step, with the op-level trace as JSON lines; then n = 10,000 bits.
 //
-// usage: 01_parity_process [n] [trace.jsonl]
+// usage: 01_parity_process [n] [trace.jsonl] [--svg FILE]
+//   --svg  draws three short strings' processes as a picture (io/trace_svg.hpp): one line per state, remasks in
+//          orange, deletes in red where the deleted MASK stood
 #include <apgen/apgen.hpp>
+#include <apgen/engine/process_trace.hpp>
+#include <apgen/io/trace_svg.hpp>
 
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <string>
+#include <vector>
 
 int main(int argc, char** argv) {
-  const std::size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 10000;
+  std::vector<std::string> positional;
+  std::string svg;
+  for (int k = 1; k < argc; ++k) {
+    const std::string a = argv[k];
+    if (a == "--svg" && k + 1 < argc)
+      svg = argv[++k];
+    else
+      positional.push_back(a);
+  }
+  const std::size_t n = !positional.empty() ? std::strtoul(positional[0].c_str(), nullptr, 10) : 10000;
   const auto vocab = apgen::tasks::parity::make_vocabulary();
 
   // 1. A short string, step by step.
@@ -28,10 +43,20 @@ int main(int argc, char** argv) {
   });
   std::cout << "answer: " << apgen::to_text(vocab, small, 0, " ") << "  (expected "
             << vocab.to_text(apgen::tasks::parity::answer(vocab, bits), " ") << ")\n";
-  if (argc > 2) {
-    std::ofstream out(argv[2]);
+  if (positional.size() > 1) {
+    std::ofstream out(positional[1]);
     apgen::io::write_jsonl(out, trace.records(), &vocab);
-    std::cout << trace.records().size() << " edits written to " << argv[2] << "\n";
+    std::cout << trace.records().size() << " edits written to " << positional[1] << "\n";
+  }
+  if (!svg.empty()) { // three strings as one batch, drawn as small multiples
+    const std::vector<std::vector<int>> batch{bits, {1, 1, 0, 1}, {0, 1, 1, 0, 1, 1, 1}};
+    apgen::canvas c(vocab, batch.size(), bits.size() + 1);
+    for (std::size_t r = 0; r < batch.size(); ++r) c.assign(r, apgen::tasks::parity::encode(vocab, batch[r]), 1);
+    apgen::process_trace steps(c);
+    gen.generate(c, steps);
+    std::ofstream out(svg);
+    apgen::io::write_trace_svg(out, steps, vocab);
+    std::cout << "the process of " << batch.size() << " strings drawn in " << svg << "\n";
   }
 
   // 2. A long string: each step re-reads the whole sequence, as a learned denoiser would.

@@ -5,7 +5,7 @@
 // keeps the best-by-dev weights and writes a checkpoint from which --resume continues bit for bit.
 //
 // usage: 09_sudoku_learned [--steps N] [--batch N] [--lr X] [--min-lr X] [--eval-every N] [--dev-limit N]
-//                          [--eval-step-cap N] [--out DIR] [--resume]
+//                          [--eval-step-cap N] [--control-weight X] [--out DIR] [--resume]
 //   --lr, --min-lr    a cosine from lr (after 200 warm-up steps) to min-lr at --steps (default 1e-3, 1e-4)
 //   --eval-step-cap   the step cap of the dev scoring during training (default 512, 2.6x the longest dev teacher
 //                     trajectory; the reported evaluation uses the task's fixed 8192): an untrained model that never
@@ -37,7 +37,7 @@ struct options {
   std::uint64_t steps = 20000, eval_every = 500;
   std::size_t batch = 64, dev_limit = 200;
   std::uint32_t eval_step_cap = 512;
-  double lr = 1e-3, min_lr = 1e-4;
+  double lr = 1e-3, min_lr = 1e-4, control_weight = 1.0;
   std::string out = "sudoku-run";
   bool resume = false;
 };
@@ -45,7 +45,7 @@ struct options {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "09_sudoku_learned: " << why
             << "\nusage: 09_sudoku_learned [--steps N] [--batch N] [--lr X] [--min-lr X] [--eval-every N] "
-               "[--dev-limit N] [--eval-step-cap N] [--out DIR] [--resume]\n";
+               "[--dev-limit N] [--eval-step-cap N] [--control-weight X] [--out DIR] [--resume]\n";
   std::exit(2);
 }
 
@@ -80,6 +80,8 @@ options parse(int argc, char** argv) {
       o.eval_step_cap = static_cast<std::uint32_t>(x);
     else if (a == "--min-lr")
       o.min_lr = x;
+    else if (a == "--control-weight")
+      o.control_weight = x;
     else
       usage("unknown option " + a);
   }
@@ -101,7 +103,8 @@ int main(int argc, char** argv) try {
   const std::string best_path = o.out + "/best.safetensors", checkpoint = o.out + "/checkpoint.safetensors",
                     curve_path = o.out + "/curve.csv";
 
-  const sd::learned_setup setup;
+  sd::learned_setup setup;
+  setup.control_weight = o.control_weight;
   auto weights = sd::initial_weights(setup, 1);
   apgen::train::trainer_options t;
   t.steps = o.steps;

@@ -2,13 +2,16 @@
 // the first puzzles step by step on request, and a summary: exact-solution accuracy with its Wilson 95% interval,
 // valid-but-wrong, stopped-unsolved and step-cap counts, steps per puzzle, wall time and puzzles per second.
 //
-// usage: apgen-sudoku [--weights FILE] [--puzzles FILE|-] [--limit N] [--show K] [--step-cap N] [--batch N]
+// usage: apgen-sudoku [--weights FILE] [--puzzles FILE|-] [--limit N] [--show K] [--svg FILE] [--step-cap N]
+//                     [--batch N] [--teacher-stats]
 //   --weights  a learned Sudoku model (safetensors, as examples/09_sudoku_learned writes); without it the solver is
 //              the teacher's process
 //   --puzzles  one puzzle per line (81 characters, '.' or '0' blank) or nine-line boards; '-' reads standard input
 //              (default: data/sudoku/t1-1000.txt of the source tree)
 //   --limit    the first N puzzles only
 //   --show     print the process of the first K puzzles, one board per step
+//   --svg      draw the first puzzle's process as a picture, one board per step (tasks/sudoku/picture.hpp); a PNG
+//              beside it is one `rsvg-convert FILE -o FILE.png` away
 //   --step-cap the step budget of every puzzle, fixed before the run (default 8192)
 //   --teacher-stats  also print the teacher's trajectories: steps, branches, backtracks and depth per puzzle
 // Without --weights the solver is the teacher's process (tasks/sudoku/process.hpp) as a denoiser: the reference
@@ -17,12 +20,14 @@
 #include <apgen/tasks/sudoku/evaluate.hpp>
 #include <apgen/tasks/sudoku/learned.hpp>
 #include <apgen/tasks/sudoku/oracle.hpp>
+#include <apgen/tasks/sudoku/picture.hpp>
 #include <apgen/tasks/sudoku/render.hpp>
 #include <apgen/tasks/sudoku/teacher.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <utility>
@@ -37,7 +42,7 @@ namespace sd = apgen::tasks::sudoku;
 namespace {
 
 struct options {
-  std::string weights;
+  std::string weights, svg;
   std::string puzzles = std::string(APGEN_DATA_DIR) + "/sudoku/t1-1000.txt";
   std::size_t limit = 0, show = 0, batch = 64;
   std::uint32_t step_cap = sd::default_step_cap;
@@ -47,8 +52,8 @@ struct options {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr
       << "apgen-sudoku: " << why
-      << "\nusage: apgen-sudoku [--weights FILE] [--puzzles FILE|-] [--limit N] [--show K] [--step-cap N] [--batch N] "
-         "[--teacher-stats]\n";
+      << "\nusage: apgen-sudoku [--weights FILE] [--puzzles FILE|-] [--limit N] [--show K] [--svg FILE] [--step-cap N] "
+         "[--batch N] [--teacher-stats]\n";
   std::exit(2);
 }
 
@@ -73,6 +78,8 @@ options parse(int argc, char** argv) {
       o.puzzles = v;
     else if (a == "--weights")
       o.weights = v;
+    else if (a == "--svg")
+      o.svg = v;
     else if (a == "--limit")
       o.limit = number(v, "--limit");
     else if (a == "--show")
@@ -87,9 +94,15 @@ options parse(int argc, char** argv) {
   return o;
 }
 
-// Prints one puzzle's process: the board after every step, with what the step did.
+// One puzzle's process through the generator: every state from the puzzle to the fixed point, and what each step
+// did, in words.
+struct solving_process {
+  std::vector<std::vector<apgen::token_id>> states;
+  std::vector<std::string> steps; // steps[t]: what made states[t + 1]
+};
+
 template <class Denoiser>
-void show_process(const Denoiser& model, const sd::grid& puzzle, std::size_t index, const options& o) {
+solving_process run_process(const Denoiser& model, const sd::grid& puzzle, const options& o) {
   const sd::state_tokens tokens;
   const apgen::vocabulary v = tokens.make_vocabulary();
   apgen::canvas c(v, 1, sd::slots);
@@ -97,11 +110,11 @@ void show_process(const Denoiser& model, const sd::grid& puzzle, std::size_t ind
   auto gen = apgen::make_generator(
       model, apgen::schedules::any_process<>(),
       apgen::generator_options{.max_steps = o.step_cap, .encoder = apgen::row_encoder(sd::state_encoder())});
-  std::vector<apgen::token_id> before(c.row(0).begin(), c.row(0).end());
-  std::cout << "puzzle " << index << " (" << sd::given_count(puzzle) << " givens):\n"
-            << sd::render_state(before, tokens);
-  gen.generate(c, [&](const apgen::canvas& now, const apgen::step_report& rep) {
-    const std::vector<apgen::token_id> after(now.row(0).begin(), now.row(0).end());
+  solving_process out;
+  out.states.emplace_back(c.row(0).begin(), c.row(0).end());
+  gen.generate(c, [&](const apgen::canvas& now, const apgen::step_report&) {
+    const std::vector<apgen::token_id>& before = out.states.back();
+    std::vector<apgen::token_id> after(now.row(0).begin(), now.row(0).end());
     std::size_t filled = 0, guessed = 0, undone = 0, noted = 0;
     for (std::size_t p = 0; p < sd::slots; ++p) {
       if (before[p] == after[p]) continue;
@@ -114,16 +127,56 @@ void show_process(const Denoiser& model, const sd::grid& puzzle, std::size_t ind
       else
         ++filled;
     }
-    std::cout << "step " << rep.step + 1 << ":";
-    if (filled) std::cout << " filled " << filled;
-    if (guessed) std::cout << " guessed 1";
-    if (undone) std::cout << " backtracked (remasked " << undone << ")";
-    if (noted) std::cout << " noted " << noted;
-    if (!filled && !guessed && !undone && !noted) std::cout << " nothing changes: solved, the process halts";
-    std::cout << "\n";
-    if (before != after) std::cout << sd::render_state(after, tokens);
-    before = after;
+    std::string what;
+    if (filled) what += " filled " + std::to_string(filled);
+    if (guessed) what += " guessed 1";
+    if (undone) what += " backtracked (remasked " + std::to_string(undone) + ")";
+    if (noted) what += " noted " + std::to_string(noted);
+    if (what.empty()) what = " nothing changes: solved, the process halts";
+    out.steps.push_back(what);
+    out.states.push_back(std::move(after));
   });
+  return out;
+}
+
+// Prints a process: the board after every step that changed it, with what the step did.
+void show_process(const solving_process& p, const sd::grid& puzzle, std::size_t index) {
+  const sd::state_tokens tokens;
+  std::cout << "puzzle " << index << " (" << sd::given_count(puzzle) << " givens):\n"
+            << sd::render_state(p.states.front(), tokens);
+  for (std::size_t t = 0; t < p.steps.size(); ++t) {
+    std::cout << "step " << t + 1 << ":" << p.steps[t] << "\n";
+    if (p.states[t] != p.states[t + 1]) std::cout << sd::render_state(p.states[t + 1], tokens);
+  }
+}
+
+// Draws a process, one board per state, captioned by step number and kind.
+void draw_process(const solving_process& p, const std::string& path) {
+  std::vector<std::string> captions{"puzzle"};
+  for (std::size_t t = 0; t < p.steps.size(); ++t) {
+    std::string c = std::to_string(t + 1) + ":";
+    const std::string& w = p.steps[t];
+    c += w.find("backtracked") != std::string::npos ? " backtrack"
+         : w.find("guessed") != std::string::npos   ? " guess"
+         : w.find("filled") != std::string::npos    ? " fill"
+         : w.find("noted") != std::string::npos     ? " note"
+                                                    : " halt";
+    captions.push_back(c);
+  }
+  std::ofstream f(path);
+  if (!f) throw apgen::invalid_argument("apgen-sudoku: cannot write " + path);
+  sd::write_process_svg(f, p.states, captions, sd::state_tokens());
+  if (!f) throw apgen::invalid_argument("apgen-sudoku: writing " + path + " failed");
+  std::printf("drew the first puzzle's process (%zu states) in %s\n", p.states.size(), path.c_str());
+}
+
+template <class Denoiser>
+void show_and_draw(const Denoiser& model, const std::vector<sd::grid>& puzzles, const options& o) {
+  for (std::size_t k = 0; k < puzzles.size() && (k < o.show || (k == 0 && !o.svg.empty())); ++k) {
+    const solving_process p = run_process(model, puzzles[k], o);
+    if (k < o.show) show_process(p, puzzles[k], k);
+    if (k == 0 && !o.svg.empty()) draw_process(p, o.svg);
+  }
 }
 
 // The teacher's trajectories stepped directly: how long, how much search.
@@ -167,14 +220,14 @@ int main(int argc, char** argv) try {
   sd::evaluation_report rep;
   if (o.weights.empty()) {
     const sd::oracle teacher;
-    for (std::size_t k = 0; k < o.show && k < puzzles.size(); ++k) show_process(teacher, puzzles[k], k, o);
+    show_and_draw(teacher, puzzles, o);
     rep = sd::evaluate(teacher, puzzles, {.step_cap = o.step_cap, .batch = o.batch});
     std::printf("solver: the teacher's process (tasks/sudoku/process.hpp), step cap %u\n", o.step_cap);
   } else {
     auto weights = sd::load_model(o.weights);
     const std::size_t parameters = weights.parameter_count();
     const apgen::nn::transformer model(std::move(weights));
-    for (std::size_t k = 0; k < o.show && k < puzzles.size(); ++k) show_process(model, puzzles[k], k, o);
+    show_and_draw(model, puzzles, o);
     rep = sd::evaluate(model, puzzles, {.step_cap = o.step_cap, .batch = o.batch});
     std::printf("solver: the learned model %s (%zu parameters), step cap %u\n", o.weights.c_str(), parameters,
                 o.step_cap);

@@ -8,12 +8,15 @@
 #include <apgen/tasks/sudoku/evaluate.hpp>
 #include <apgen/tasks/sudoku/grid.hpp>
 #include <apgen/tasks/sudoku/oracle.hpp>
+#include <apgen/tasks/sudoku/picture.hpp>
 #include <apgen/tasks/sudoku/process.hpp>
 #include <apgen/tasks/sudoku/solver.hpp>
 #include <apgen/tasks/sudoku/symmetry.hpp>
 #include <apgen/tasks/sudoku/task.hpp>
 #include <apgen/tasks/sudoku/teacher.hpp>
 #include <apgen/train/transition_record.hpp>
+
+#include "support/xml_check.hpp"
 
 #include <doctest/doctest.h>
 
@@ -391,4 +394,51 @@ TEST_CASE("proportion: the Wilson interval") {
   CHECK(all.upper() == doctest::Approx(1.0));
   CHECK(all.lower() == doctest::Approx(0.96301).epsilon(1e-4));
   CHECK(apgen::proportion{}.lower() == 0.0);
+}
+
+TEST_CASE("sudoku: a process picture is well formed, frames the cells each step wrote and marks backtracks") {
+  const sd::state_tokens tokens;
+  const auto tr = sd::trajectory(sd::parse_line(hard), tokens);
+  REQUIRE(tr.count(sd::step_kind::backtrack) > 0);
+  std::size_t written = 0, undone = 0;
+  for (std::size_t t = 1; t < tr.states.size(); ++t)
+    for (std::size_t i = 0; i < sd::cells; ++i) {
+      const auto before = tr.states[t - 1][2 * i], now = tr.states[t][2 * i];
+      written += before != now && now != sd::state_tokens::mask();
+      undone += before != now && now == sd::state_tokens::mask();
+    }
+  REQUIRE(undone > 0);
+  std::ostringstream out;
+  sd::write_process_svg(out, tr.states, {}, tokens, {.columns = 8, .max_states = 1000, .cell = 16});
+  const std::string svg = out.str();
+  const auto rep = apgen::testing::check_xml(svg);
+  INFO(rep.error);
+  REQUIRE(rep.well_formed);
+  CHECK(rep.has_text("start"));
+  CHECK(rep.has_text("step " + std::to_string(tr.states.size() - 1)));
+  // One yellow frame per written cell (plus the legend's sample), one light-red cell per backtracked one (plus the
+  // legend's).
+  std::size_t frames = 0, red = 0;
+  for (const auto& [where, value] : rep.attributes) {
+    frames += where == "rect/stroke" && value == "#f5c400";
+    red += where == "rect/fill" && value == "#ffd0d0";
+  }
+  CHECK(frames == written + 1);
+  CHECK(red == undone + 1);
+  // The limit: states past max_states are counted, not drawn.
+  std::ostringstream few;
+  sd::write_process_svg(few, tr.states, {}, tokens, {.max_states = 3});
+  const auto short_rep = apgen::testing::check_xml(few.str());
+  REQUIRE(short_rep.well_formed);
+  CHECK(short_rep.has_text(std::to_string(tr.states.size() - 3) + " more states not drawn"));
+  // What is not a state is named.
+  std::vector<std::vector<apgen::token_id>> bad = {tr.states[0], std::vector<apgen::token_id>(5, 0)};
+  CHECK_THROWS_WITH_AS(sd::write_process_svg(few, bad, {}, tokens), doctest::Contains("state 1 has 5 slots"),
+                       apgen::invalid_argument);
+  bad[1] = tr.states[0];
+  bad[1][7] = 9999;
+  CHECK_THROWS_WITH_AS(sd::write_process_svg(few, bad, {}, tokens), doctest::Contains("state 1 holds token id 9999"),
+                       apgen::invalid_argument);
+  const std::vector<std::string> one_caption = {"only one"};
+  CHECK_THROWS_AS(sd::write_process_svg(few, bad, one_caption, tokens), apgen::invalid_argument);
 }

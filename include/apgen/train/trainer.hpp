@@ -8,6 +8,7 @@
 
 #include <apgen/core/errors.hpp>
 #include <apgen/core/rng.hpp>
+#include <apgen/draw/progress.hpp>
 #include <apgen/io/safetensors.hpp>
 #include <apgen/nn/checkpoint.hpp>
 #include <apgen/nn/weights.hpp>
@@ -26,7 +27,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -122,15 +122,24 @@ public:
   void run() {
     const auto start = std::chrono::steady_clock::now();
     const std::uint64_t first = m_step;
-    const bool tty = isatty(STDERR_FILENO) == 1;
+    // On a terminal a bar redrawn in place; elsewhere (a log file) plain lines every log_every steps.
+    auto bar = draw::progress_bar::for_stderr(m_opt.steps, "train");
+    const bool tty = bar.interactive();
     while (m_step < m_opt.steps) {
       const auto s = train_step();
       if (m_on_step) m_on_step(s);
       if (m_opt.eval_every && m_step % m_opt.eval_every == 0 && m_eval) m_eval(m_step);
       if (m_opt.checkpoint_every && m_step % m_opt.checkpoint_every == 0) save_checkpoint(m_opt.checkpoint_path);
-      if (!m_opt.quiet) report(s, start, first, tty);
+      if (m_opt.quiet) continue;
+      if (tty) {
+        char note[96];
+        std::snprintf(note, sizeof note, "loss %.4f  %.0f tok/s", s.loss.total, s.tokens_per_second);
+        bar.update(s.step, note);
+      } else {
+        log_line(s, start, first);
+      }
     }
-    if (!m_opt.quiet && tty) std::fputc('\n', stderr);
+    bar.finish();
   }
 
   /// Weights, optimiser state and loop position in one safetensors file.
@@ -209,24 +218,16 @@ private:
     }
   }
 
-  void report(const step_stats& s, std::chrono::steady_clock::time_point start, std::uint64_t first, bool tty) const {
+  void log_line(const step_stats& s, std::chrono::steady_clock::time_point start, std::uint64_t first) const {
+    if (s.step % std::max<std::uint64_t>(1, m_opt.log_every) != 0 && s.step != m_opt.steps) return;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double per_step = elapsed / static_cast<double>(s.step - first);
     const double eta = per_step * static_cast<double>(m_opt.steps - s.step);
-    if (tty) {
-      const int width = 30,
-                done = static_cast<int>(width * static_cast<double>(s.step) / static_cast<double>(m_opt.steps));
-      std::fprintf(stderr, "\r[%.*s%*s] step %llu/%llu loss %.4f  %.0f tok/s  eta %.0fs   ", done,
-                   "##############################", width - done, "", static_cast<unsigned long long>(s.step),
-                   static_cast<unsigned long long>(m_opt.steps), s.loss.total, s.tokens_per_second, eta);
-    } else if (s.step % std::max<std::uint64_t>(1, m_opt.log_every) == 0 || s.step == m_opt.steps) {
-      std::fprintf(stderr,
-                   "step %llu/%llu loss %.5f (token %.5f, remask %.5f, insert %.5f, delete %.5f) lr %.3g |g| %.3g %.0f "
-                   "tok/s eta %.0fs\n",
-                   static_cast<unsigned long long>(s.step), static_cast<unsigned long long>(m_opt.steps), s.loss.total,
-                   s.loss.token, s.loss.remask, s.loss.insert, s.loss.erase, s.lr, s.grad_norm, s.tokens_per_second,
-                   eta);
-    }
+    std::fprintf(stderr,
+                 "step %llu/%llu loss %.5f (token %.5f, remask %.5f, insert %.5f, delete %.5f) lr %.3g |g| %.3g %.0f "
+                 "tok/s eta %.0fs\n",
+                 static_cast<unsigned long long>(s.step), static_cast<unsigned long long>(m_opt.steps), s.loss.total,
+                 s.loss.token, s.loss.remask, s.loss.insert, s.loss.erase, s.lr, s.grad_norm, s.tokens_per_second, eta);
   }
 
   nn::transformer_weights& m_w;

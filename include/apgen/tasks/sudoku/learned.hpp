@@ -3,8 +3,9 @@
 /// The learned Sudoku process: the transformer that reads a state (task.hpp) and writes the teacher's next step,
 /// and its training data: the teacher's records of the training puzzles, each draw under a fresh symmetry of the
 /// group, made on the fly (direct_records) so that the model never sees the same layout twice and the 100 puzzles
-/// stand for their whole orbits. The model reads each slot's token plus four feature embeddings (row, column, box,
-/// value-or-note slot), so the peer structure is visible without relying on 1-D rotary positions; its token choice
+/// stand for their whole orbits. The model reads each slot's token plus the state encoder's seven feature embeddings
+/// (row, column, box, value-or-note slot, token kind, digit, depth relation), so the peer structure is visible
+/// without 1-D rotary positions; its token choice
 /// is restricted per slot by the state encoder's allowed sets, in training (the loss) as in generation.
 
 #include <apgen/core/errors.hpp>
@@ -47,6 +48,10 @@ struct learned_setup {
   /// embeddings start: AdamW moves every weight by about the learning rate per step, so small embeddings are
   /// rewritten within tens of steps.
   double embedding_scale = 15.0;
+  /// The weight of the remask loss beside the token loss (train::process_example): the remask loss is a mean over
+  /// all 162 slots, most of them decided or notes whose bit is trivially right, while the token loss is a mean over
+  /// the few slots unmasked, so at weight 1 the bits that choose which cells to write count for little.
+  double control_weight = 1.0;
 };
 
 /// The transformer configuration for `s`: bidirectional, control heads on, the state encoder's four features.
@@ -152,8 +157,8 @@ struct learned_setup {
   }
   const state_encoder encoder(s.max_depth);
   auto schema = std::make_shared<const feature_schema>(encoder.schema());
-  return [puzzles = std::move(puzzles), seed, encoder, schema](std::uint64_t step, std::size_t size,
-                                                               std::vector<train::example>& batch) {
+  return [puzzles = std::move(puzzles), seed, encoder, schema,
+          control_weight = s.control_weight](std::uint64_t step, std::size_t size, std::vector<train::example>& batch) {
     const counter_rng rng(seed, rng_stream::user);
     std::vector<train::transition_record> records;
     for (std::size_t k = 0; k < size; ++k) {
@@ -179,7 +184,7 @@ struct learned_setup {
         }
       }
       const std::size_t pick = rng.below(static_cast<std::uint32_t>(records.size()), step, key, 0, 3);
-      batch.push_back(train::process_example(records[pick], state_tokens::mask(), 1.0, 1.0, schema));
+      batch.push_back(train::process_example(records[pick], state_tokens::mask(), 1.0, control_weight, schema));
     }
   };
 }
