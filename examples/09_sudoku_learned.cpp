@@ -5,7 +5,7 @@
 // keeps the best-by-dev weights and writes a checkpoint from which --resume continues bit for bit.
 //
 // usage: 09_sudoku_learned [--steps N] [--batch N] [--lr X] [--min-lr X] [--eval-every N] [--dev-limit N]
-//                          [--eval-step-cap N] [--control-weight X] [--out DIR] [--resume]
+//                          [--eval-step-cap N] [--control-weight X] [--solution-targets] [--out DIR] [--resume]
 //   --lr, --min-lr    a cosine from lr (after 200 warm-up steps) to min-lr at --steps (default 1e-3, 1e-4)
 //   --eval-step-cap   the step cap of the dev scoring during training (default 512, 2.6x the longest dev teacher
 //                     trajectory; the reported evaluation uses the task's fixed 8192): an untrained model that never
@@ -39,13 +39,13 @@ struct options {
   std::uint32_t eval_step_cap = 512;
   double lr = 1e-3, min_lr = 1e-4, control_weight = 1.0;
   std::string out = "sudoku-run";
-  bool resume = false;
+  bool resume = false, solution_targets = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "09_sudoku_learned: " << why
             << "\nusage: 09_sudoku_learned [--steps N] [--batch N] [--lr X] [--min-lr X] [--eval-every N] "
-               "[--dev-limit N] [--eval-step-cap N] [--control-weight X] [--out DIR] [--resume]\n";
+               "[--dev-limit N] [--eval-step-cap N] [--control-weight X] [--solution-targets] [--out DIR] [--resume]\n";
   std::exit(2);
 }
 
@@ -55,6 +55,10 @@ options parse(int argc, char** argv) {
     const std::string a = argv[k];
     if (a == "--resume") {
       o.resume = true;
+      continue;
+    }
+    if (a == "--solution-targets") {
+      o.solution_targets = true;
       continue;
     }
     if (k + 1 >= argc) usage(a + " needs a value");
@@ -105,6 +109,7 @@ int main(int argc, char** argv) try {
 
   sd::learned_setup setup;
   setup.control_weight = o.control_weight;
+  setup.solution_targets = o.solution_targets;
   auto weights = sd::initial_weights(setup, 1);
   apgen::train::trainer_options t;
   t.steps = o.steps;
@@ -127,10 +132,25 @@ int main(int argc, char** argv) try {
             << " puzzles under random symmetries, batch " << o.batch << ", from step " << trainer.step() << " to "
             << o.steps << "\n";
 
+  const std::string header = "step,loss,token_loss,remask_loss,dev_solved,dev_puzzles,dev_lower,dev_upper,"
+                             "dev_steps_exact,dev_written,dev_chosen,dev_held_back,dev_written_naked,dev_written_other";
+  if (o.resume) { // a curve begun by an earlier version with fewer columns gets the new ones, empty, on old rows
+    std::ifstream old(curve_path);
+    std::string first, line;
+    std::vector<std::string> rows;
+    if (std::getline(old, first) && first != header && header.rfind(first + ",", 0) == 0) {
+      const auto missing = std::count(header.begin(), header.end(), ',') - std::count(first.begin(), first.end(), ',');
+      while (std::getline(old, line)) rows.push_back(line + std::string(static_cast<std::size_t>(missing), ','));
+      old.close();
+      std::ofstream upgraded(curve_path, std::ios::trunc);
+      upgraded << header << "\n";
+      for (const auto& r : rows) upgraded << r << "\n";
+      std::cout << "curve: " << curve_path << " gained the columns of this version (empty on its " << rows.size()
+                << " earlier rows)\n";
+    }
+  }
   std::ofstream curve(curve_path, o.resume ? std::ios::app : std::ios::trunc);
-  if (!o.resume)
-    curve << "step,loss,token_loss,remask_loss,dev_solved,dev_puzzles,dev_lower,dev_upper,dev_steps_exact,"
-             "dev_written\n";
+  if (!o.resume) curve << header << "\n";
   // The one-step accuracy on the teacher's states of the first 50 dev puzzles (about 1,400 states): it climbs while
   // whole solves are still at zero (tasks/sudoku/step_accuracy.hpp).
   const std::vector<sd::grid> step_puzzles(
@@ -151,18 +171,22 @@ int main(int argc, char** argv) try {
     const double n = window_steps ? static_cast<double>(window_steps) : 1.0;
     curve << step << ',' << window.total / n << ',' << window.token / n << ',' << window.remask / n << ','
           << rep.solved.successes << ',' << dev.size() << ',' << rep.solved.lower() << ',' << rep.solved.upper() << ','
-          << acc.steps.rate() << ',' << acc.written.rate() << std::endl;
+          << acc.steps.rate() << ',' << acc.written.rate() << ',' << acc.chosen.rate() << ',' << acc.held_back.rate()
+          << ',' << acc.written_by_single[0].rate() << ',' << acc.written_by_single[1].rate() << std::endl;
     std::fprintf(stderr,
                  "\nstep %llu: loss %.4f (token %.4f, remask %.4f); dev %zu/%zu solved (%.1f%%), %zu stopped "
                  "unsolved, %zu capped, %.1f s; dev steps exact %.1f%% (propagate %.1f%%, branch %.1f%%, backtrack "
-                 "%.1f%%, halt %.1f%%), fills and guesses right %.1f%%\n",
+                 "%.1f%%, halt %.1f%%), fills and guesses written right %.1f%% (naked singles %.1f%%, others %.1f%%), "
+                 "chosen right %.1f%%, held back %.1f%%\n",
                  static_cast<unsigned long long>(step), window.total / n, window.token / n, window.remask / n,
                  rep.solved.successes, dev.size(), 100 * rep.solved.rate(), rep.stopped_unsolved, rep.step_capped,
                  rep.seconds, 100 * acc.steps.rate(),
                  100 * acc.by_kind[static_cast<std::size_t>(sd::step_kind::propagate)].rate(),
                  100 * acc.by_kind[static_cast<std::size_t>(sd::step_kind::branch)].rate(),
                  100 * acc.by_kind[static_cast<std::size_t>(sd::step_kind::backtrack)].rate(),
-                 100 * acc.by_kind[static_cast<std::size_t>(sd::step_kind::solved)].rate(), 100 * acc.written.rate());
+                 100 * acc.by_kind[static_cast<std::size_t>(sd::step_kind::solved)].rate(), 100 * acc.written.rate(),
+                 100 * acc.written_by_single[0].rate(), 100 * acc.written_by_single[1].rate(), 100 * acc.chosen.rate(),
+                 100 * acc.held_back.rate());
     window = {};
     window_steps = 0;
     if (rep.solved.rate() > best) {

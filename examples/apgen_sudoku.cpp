@@ -17,6 +17,7 @@
 // Without --weights the solver is the teacher's process (tasks/sudoku/process.hpp) as a denoiser: the reference
 // every learned Sudoku model is measured against. Both run through the same harness (tasks/sudoku/evaluate.hpp).
 #include <apgen/apgen.hpp>
+#include <apgen/draw/progress.hpp>
 #include <apgen/tasks/sudoku/evaluate.hpp>
 #include <apgen/tasks/sudoku/learned.hpp>
 #include <apgen/tasks/sudoku/oracle.hpp>
@@ -218,20 +219,27 @@ int main(int argc, char** argv) try {
   if (puzzles.empty()) usage("no puzzles in " + o.puzzles);
 
   sd::evaluation_report rep;
+  // A bar on a terminal (a learned model's 1,000 puzzles take a while); nothing when the output is a file.
+  auto bar = apgen::draw::progress_bar::for_stderr(puzzles.size(), "solve");
+  sd::evaluation_options eval;
+  eval.step_cap = o.step_cap;
+  eval.batch = o.batch;
+  eval.on_progress = [&bar](std::size_t done, std::size_t) { bar.update(done); };
   if (o.weights.empty()) {
     const sd::oracle teacher;
     show_and_draw(teacher, puzzles, o);
-    rep = sd::evaluate(teacher, puzzles, {.step_cap = o.step_cap, .batch = o.batch});
+    rep = sd::evaluate(teacher, puzzles, eval);
     std::printf("solver: the teacher's process (tasks/sudoku/process.hpp), step cap %u\n", o.step_cap);
   } else {
     auto weights = sd::load_model(o.weights);
     const std::size_t parameters = weights.parameter_count();
     const apgen::nn::transformer model(std::move(weights));
     show_and_draw(model, puzzles, o);
-    rep = sd::evaluate(model, puzzles, {.step_cap = o.step_cap, .batch = o.batch});
+    rep = sd::evaluate(model, puzzles, eval);
     std::printf("solver: the learned model %s (%zu parameters), step cap %u\n", o.weights.c_str(), parameters,
                 o.step_cap);
   }
+  bar.finish();
   const double n = static_cast<double>(puzzles.size());
   std::printf("puzzles %zu: solved %zu = %.2f%% (95%% interval %.2f-%.2f%%), valid but wrong %zu, stopped unsolved "
               "%zu, step cap %zu\n",

@@ -25,6 +25,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 
 namespace sd = apgen::tasks::sudoku;
 
@@ -373,8 +374,13 @@ TEST_CASE("sudoku: the harness counts failures and refuses bad puzzle sets and m
   const auto capped = sd::evaluate(flicker, puzzles, {.step_cap = 7});
   CHECK(capped.step_capped == 2);
   CHECK(capped.steps == std::vector<std::uint32_t>{7, 7});
-  // The teacher solves both.
-  const auto ok = sd::evaluate(sd::oracle(), puzzles);
+  // The teacher solves both; the progress hook hears of each batch (here one puzzle each).
+  std::vector<std::pair<std::size_t, std::size_t>> heard;
+  sd::evaluation_options one_by_one;
+  one_by_one.batch = 1;
+  one_by_one.on_progress = [&heard](std::size_t done, std::size_t all) { heard.emplace_back(done, all); };
+  const auto ok = sd::evaluate(sd::oracle(), puzzles, one_by_one);
+  CHECK(heard == std::vector<std::pair<std::size_t, std::size_t>>{{1, 2}, {2, 2}});
   CHECK(ok.solved.successes == 2);
   CHECK(ok.steps_quantile(1.0) == sd::trajectory(puzzles[1], sd::state_tokens()).steps() + 1);
 

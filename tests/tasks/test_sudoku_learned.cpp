@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -179,6 +180,13 @@ TEST_CASE("sudoku step accuracy: the teacher takes its own steps; an untrained m
   CHECK(teacher.by_kind[static_cast<std::size_t>(sd::step_kind::solved)].trials == 1);
   CHECK(teacher.written.trials > 60);
   CHECK(teacher.written.successes == teacher.written.trials);
+  CHECK(teacher.chosen.successes == teacher.chosen.trials);
+  CHECK(teacher.held_back.trials == teacher.written.trials);
+  CHECK(teacher.held_back.successes == 0);
+  // Both kinds of fill occur on this puzzle, and they partition the teacher's writes.
+  CHECK(teacher.written_by_single[0].trials > 0);
+  CHECK(teacher.written_by_single[1].trials > 0);
+  CHECK(teacher.written_by_single[0].trials + teacher.written_by_single[1].trials == teacher.written.trials);
   sd::learned_setup small;
   small.d_model = 16;
   small.n_layers = 1;
@@ -188,6 +196,10 @@ TEST_CASE("sudoku step accuracy: the teacher takes its own steps; an untrained m
   CHECK(untrained.steps.trials == states);
   CHECK(untrained.steps.successes < states);
   CHECK(untrained.written.successes < untrained.written.trials);
+  CHECK(untrained.chosen.successes < untrained.chosen.trials);
+  // A write is a chosen token the remask bit let through: never more writes than choices and unmasked slots.
+  CHECK(untrained.written.successes <= untrained.chosen.successes);
+  CHECK(untrained.written.successes <= untrained.held_back.trials - untrained.held_back.successes);
   CHECK_THROWS_AS((void)sd::step_accuracy(sd::oracle(), puzzles, {.batch = 0}), apgen::invalid_argument);
 }
 
@@ -220,4 +232,53 @@ TEST_CASE("sudoku initial weights: heads 0, 1 and 2 start attending within the r
   sd::learned_setup narrow = s;
   narrow.n_heads = 2;
   CHECK_THROWS_AS((void)sd::initial_weights(narrow, 4), apgen::invalid_argument);
+}
+
+TEST_CASE("sudoku solution targets: on the solution's path every open cell is a target, its solution digit") {
+  const sd::state_tokens tokens;
+  const sd::grid puzzle = sd::parse_line(hard);
+  const sd::grid solution = sd::unique_solution(puzzle);
+  const sd::state_encoder encoder;
+  auto schema = std::make_shared<const apgen::feature_schema>(encoder.schema());
+  std::size_t on_path = 0, off_path = 0;
+  sd::direct_records(puzzle, encoder, [&](apgen::train::transition_record&& r) {
+    apgen::train::example plain = apgen::train::process_example(r, sd::state_tokens::mask(), 1.0, 1.0, schema);
+    apgen::train::example dense = plain;
+    sd::add_solution_targets(dense, solution, tokens);
+    bool agrees = true;
+    for (std::size_t i = 0; i < sd::cells; ++i)
+      agrees = agrees && (r.x[2 * i] == sd::state_tokens::mask() || tokens.decode(r.x[2 * i]).digit == solution[i]);
+    if (!agrees) { // a wrong branch: nothing added
+      ++off_path;
+      CHECK(dense.targets == plain.targets);
+      return;
+    }
+    ++on_path;
+    const std::size_t depth = sd::open_depth(r.x, tokens);
+    for (std::size_t p = 0; p < sd::slots; ++p) {
+      if (plain.targets[p] >= 0) { // the step's own targets are kept
+        CHECK(dense.targets[p] == plain.targets[p]);
+      } else if (p % 2 == 0 && r.x[p] == sd::state_tokens::mask()) {
+        CHECK(dense.targets[p] == tokens.fill(solution[p / 2], depth));
+        CHECK(schema->allows(dense.allowed[p], dense.targets[p])); // within the slot's allowed set
+      } else {
+        CHECK(dense.targets[p] == -1); // decided slots and notes get none
+      }
+    }
+  });
+  CHECK(on_path > 0);
+  CHECK(off_path > 0); // the puzzle needs backtracking, so some states are on wrong branches
+  // The batch source adds them when asked.
+  sd::learned_setup dense_setup;
+  dense_setup.solution_targets = true;
+  std::vector<apgen::train::example> plain_batch, dense_batch;
+  sd::symmetry_augmented_source({puzzle}, 5)(0, 16, plain_batch);
+  sd::symmetry_augmented_source({puzzle}, 5, dense_setup)(0, 16, dense_batch);
+  std::size_t plain_targets = 0, dense_targets = 0;
+  for (std::size_t k = 0; k < 16; ++k) {
+    CHECK(plain_batch[k].input == dense_batch[k].input);
+    for (auto t : plain_batch[k].targets) plain_targets += t >= 0;
+    for (auto t : dense_batch[k].targets) dense_targets += t >= 0;
+  }
+  CHECK(dense_targets > 2 * plain_targets);
 }

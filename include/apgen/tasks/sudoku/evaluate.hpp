@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <utility>
@@ -35,6 +36,8 @@ struct evaluation_options {
   std::uint32_t step_cap = default_step_cap;
   std::size_t batch = 64;
   std::size_t max_depth = default_max_depth;
+  /// Called after each batch with (puzzles done, puzzles in all): a progress bar's hook (draw/progress.hpp).
+  std::function<void(std::size_t, std::size_t)> on_progress{};
 };
 
 /// How one puzzle ended.
@@ -128,6 +131,7 @@ template <denoiser Model>
       rep.stopped_unsolved += o == outcome::stopped_unsolved;
       rep.step_capped += o == outcome::step_cap;
     }
+    if (opt.on_progress) opt.on_progress(at + n, puzzles.size());
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return rep;

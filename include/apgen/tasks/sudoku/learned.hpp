@@ -52,6 +52,13 @@ struct learned_setup {
   /// all 162 slots, most of them decided or notes whose bit is trivially right, while the token loss is a mean over
   /// the few slots unmasked, so at weight 1 the bits that choose which cells to write count for little.
   double control_weight = 1.0;
+  /// Dense token supervision: in a state that agrees with the solution (every decided cell holds its solution
+  /// digit), every undecided value slot the step keeps masked is also a token target, the solution digit at the
+  /// state's depth. The process never reads the token head where the remask bit keeps a MASK (Algorithm 1), so the
+  /// process taught is the same; the token head is taught the digit of every open cell instead of the few the step
+  /// writes (about 50 targets a state instead of 5), and the remask head then only has to learn which of them the
+  /// step may write.
+  bool solution_targets = false;
 };
 
 /// The transformer configuration for `s`: bidirectional, control heads on, the state encoder's four features.
@@ -144,6 +151,19 @@ struct learned_setup {
   return w;
 }
 
+/// The dense token targets of learned_setup::solution_targets on one process example of a puzzle with solution
+/// `solution`: nothing when the example's state disagrees with the solution somewhere (a wrong branch).
+inline void add_solution_targets(train::example& ex, const grid& solution, const state_tokens& tokens) {
+  for (std::size_t i = 0; i < cells; ++i) {
+    const token_id t = ex.input[2 * i];
+    if (t != state_tokens::mask() && tokens.decode(t).digit != solution[i]) return;
+  }
+  const std::size_t depth = open_depth(ex.input, tokens);
+  for (std::size_t i = 0; i < cells; ++i)
+    if (ex.input[2 * i] == state_tokens::mask() && ex.targets[2 * i] < 0)
+      ex.targets[2 * i] = tokens.fill(solution[i], depth);
+}
+
 /// A batch source for train::trainer: example k of step s is one record, drawn uniformly, of the teacher's
 /// trajectory of one training puzzle (drawn uniformly) under one symmetry (drawn uniformly from the group); all three
 /// draws are functions of (seed, s, k), so a resumed run sees the same batches.
@@ -157,10 +177,12 @@ struct learned_setup {
   }
   const state_encoder encoder(s.max_depth);
   auto schema = std::make_shared<const feature_schema>(encoder.schema());
-  return [puzzles = std::move(puzzles), seed, encoder, schema,
-          control_weight = s.control_weight](std::uint64_t step, std::size_t size, std::vector<train::example>& batch) {
+  return [puzzles = std::move(puzzles), seed, encoder, schema, control_weight = s.control_weight,
+          solution_targets = s.solution_targets](std::uint64_t step, std::size_t size,
+                                                 std::vector<train::example>& batch) {
     const counter_rng rng(seed, rng_stream::user);
     std::vector<train::transition_record> records;
+    grid p{};
     for (std::size_t k = 0; k < size; ++k) {
       const auto key = static_cast<std::uint32_t>(k);
       // A draw whose trajectory needs more depth than the vocabulary names (the branching tie-break follows the
@@ -175,7 +197,7 @@ struct learned_setup {
         const auto a = static_cast<std::uint64_t>(rng.uniform(step, key, attempt, 1) * 4294967296.0);
         const auto b = static_cast<std::uint64_t>(rng.uniform(step, key, attempt, 2) * 4294967296.0);
         std::mt19937_64 urbg(a << 32 | b);
-        const grid p = random_symmetry(urbg).apply(puzzles[which]);
+        p = random_symmetry(urbg).apply(puzzles[which]);
         records.clear();
         try {
           direct_records(p, encoder, [&](train::transition_record&& r) { records.push_back(std::move(r)); });
@@ -185,6 +207,7 @@ struct learned_setup {
       }
       const std::size_t pick = rng.below(static_cast<std::uint32_t>(records.size()), step, key, 0, 3);
       batch.push_back(train::process_example(records[pick], state_tokens::mask(), 1.0, control_weight, schema));
+      if (solution_targets) add_solution_targets(batch.back(), unique_solution(p), encoder.tokens());
     }
   };
 }

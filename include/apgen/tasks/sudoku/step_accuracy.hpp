@@ -5,13 +5,14 @@
 /// state. A whole solve needs every step right, so its accuracy sits at zero long after the steps start to be
 /// learned; this is the measure that moves first (learned Sudoku models are known to sit on a plateau of board
 /// accuracy while their per-cell accuracy climbs). Reported per step kind, and for the value slots the teacher
-/// fills or guesses, the share the model wrote with the teacher's token.
+/// fills or guesses, which of the two heads falls short (see step_accuracy_report).
 
 #include <apgen/core/canvas.hpp>
 #include <apgen/core/errors.hpp>
 #include <apgen/core/proportion.hpp>
 #include <apgen/engine/concepts.hpp>
 #include <apgen/engine/generator.hpp>
+#include <apgen/engine/process_trace.hpp>
 #include <apgen/schedules/any_process.hpp>
 #include <apgen/tasks/sudoku/evaluate.hpp>
 #include <apgen/tasks/sudoku/grid.hpp>
@@ -20,16 +21,26 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <utility>
 #include <vector>
 
 namespace apgen::tasks::sudoku {
 
+/// One-step accuracy, and where a step goes wrong. Of the value slots the teacher writes (its fills and guesses),
+/// `written` counts those the model wrote with the teacher's token; `chosen` those whose token the model's token
+/// pass chose, written or not (what the token head knows); `held_back` those the model's remask bit left masked
+/// (what the remask head misses). `written_by_single` splits `written` into cells the peers' digits leave with one
+/// candidate (naked singles, index 0: one hop of attention decides them) and the rest (hidden singles and guesses,
+/// index 1: they need the candidates of other cells).
 struct step_accuracy_report {
   proportion steps{};                  ///< states whose whole next state the model wrote exactly
   std::array<proportion, 4> by_kind{}; ///< the same, by the teacher's step kind (indexed by step_kind)
-  proportion written{};                ///< value slots the teacher unmasks, written with the teacher's token
+  proportion written{};
+  proportion chosen{};
+  proportion held_back{};
+  std::array<proportion, 2> written_by_single{};
 };
 
 /// Runs `model` for one step from every state of the teacher's trajectories of `puzzles` (the states of all puzzles,
@@ -67,10 +78,16 @@ template <denoiser Model>
     const std::size_t n = std::min(opt.batch, states.size() - at);
     canvas c(v, n, slots);
     for (std::size_t r = 0; r < n; ++r) c.assign(r, states[at + r].before);
-    (void)gen.generate(c);
+    process_trace trace(c); // for the token pass's choices where the remask bit kept a MASK
+    (void)gen.generate(c, trace);
+    if (trace.steps().size() != n)
+      apgen::detail::fail<error>("sudoku step accuracy: ", trace.steps().size(), " row steps recorded for ", n,
+                                 " rows");
     for (std::size_t r = 0; r < n; ++r) {
       const teacher_step& t = states[at + r];
       const auto got = c.row(r);
+      const std::vector<token_id>& chose = trace.steps()[r].tokens;
+      const grid digits = read_digits(t.before, tokens);
       const bool exact = std::equal(got.begin(), got.end(), t.after.begin(), t.after.end());
       auto& kind = rep.by_kind[static_cast<std::size_t>(t.kind)];
       ++kind.trials;
@@ -79,8 +96,19 @@ template <denoiser Model>
       rep.steps.successes += exact;
       for (std::size_t p = 0; p < slots && got.size() == slots; p += 2) {
         if (t.before[p] != state_tokens::mask() || t.after[p] == state_tokens::mask()) continue;
+        const bool right = got[p] == t.after[p];
         ++rep.written.trials;
-        rep.written.successes += got[p] == t.after[p];
+        rep.written.successes += right;
+        ++rep.chosen.trials;
+        rep.chosen.successes += chose[p] == t.after[p];
+        ++rep.held_back.trials;
+        rep.held_back.successes += got[p] == state_tokens::mask();
+        std::uint16_t used = 0;
+        for (const auto q : board.peers[p / 2]) used = static_cast<std::uint16_t>(used | (1u << digits[q]));
+        auto& split =
+            rep.written_by_single[std::popcount(static_cast<std::uint16_t>(all_digit_bits & ~used)) == 1 ? 0 : 1];
+        ++split.trials;
+        split.successes += right;
       }
     }
   }
