@@ -170,19 +170,21 @@ inline void add_solution_targets(train::example& ex, const grid& solution, const
 [[nodiscard]] inline train::batch_source symmetry_augmented_source(std::vector<grid> puzzles, std::uint64_t seed,
                                                                    const learned_setup& s = {}) {
   if (puzzles.empty()) apgen::detail::fail<invalid_argument>("sudoku training: no training puzzles");
+  // Solved once here; a symmetry maps a puzzle's unique solution to its image's, so no draw solves again.
+  std::vector<grid> solutions(puzzles.size());
   for (std::size_t k = 0; k < puzzles.size(); ++k) {
     std::string where = "training puzzle "; // built with += : g++ 12 -O3 reports a false -Wrestrict otherwise
     where += std::to_string(k + 1);
-    (void)unique_solution(puzzles[k], where);
+    solutions[k] = unique_solution(puzzles[k], where);
   }
   const state_encoder encoder(s.max_depth);
   auto schema = std::make_shared<const feature_schema>(encoder.schema());
-  return [puzzles = std::move(puzzles), seed, encoder, schema, control_weight = s.control_weight,
-          solution_targets = s.solution_targets](std::uint64_t step, std::size_t size,
-                                                 std::vector<train::example>& batch) {
+  return [puzzles = std::move(puzzles), solutions = std::move(solutions), seed, encoder, schema,
+          control_weight = s.control_weight, solution_targets = s.solution_targets](
+             std::uint64_t step, std::size_t size, std::vector<train::example>& batch) {
     const counter_rng rng(seed, rng_stream::user);
     std::vector<train::transition_record> records;
-    grid p{};
+    grid p{}, solution{};
     for (std::size_t k = 0; k < size; ++k) {
       const auto key = static_cast<std::uint32_t>(k);
       // A draw whose trajectory needs more depth than the vocabulary names (the branching tie-break follows the
@@ -197,7 +199,9 @@ inline void add_solution_targets(train::example& ex, const grid& solution, const
         const auto a = static_cast<std::uint64_t>(rng.uniform(step, key, attempt, 1) * 4294967296.0);
         const auto b = static_cast<std::uint64_t>(rng.uniform(step, key, attempt, 2) * 4294967296.0);
         std::mt19937_64 urbg(a << 32 | b);
-        p = random_symmetry(urbg).apply(puzzles[which]);
+        const symmetry sym = random_symmetry(urbg);
+        p = sym.apply(puzzles[which]);
+        solution = sym.apply(solutions[which]);
         records.clear();
         try {
           direct_records(p, encoder, [&](train::transition_record&& r) { records.push_back(std::move(r)); });
@@ -207,7 +211,7 @@ inline void add_solution_targets(train::example& ex, const grid& solution, const
       }
       const std::size_t pick = rng.below(static_cast<std::uint32_t>(records.size()), step, key, 0, 3);
       batch.push_back(train::process_example(records[pick], state_tokens::mask(), 1.0, control_weight, schema));
-      if (solution_targets) add_solution_targets(batch.back(), unique_solution(p), encoder.tokens());
+      if (solution_targets) add_solution_targets(batch.back(), solution, encoder.tokens());
     }
   };
 }
