@@ -83,7 +83,8 @@ def main():
     a = ap.parse_args()
     build = (ROOT / a.build).resolve()
     ex = build / "examples"
-    for prog in ("01_parity_process", "02_dyck_generation", "06_parity_length_generalisation", "07_parity_arm_baseline", "apgen-sudoku"):
+    for prog in ("01_parity_process", "02_dyck_generation", "06_parity_length_generalisation", "07_parity_arm_baseline",
+                 "10_dyck_learned", "apgen-sudoku"):
         if not (ex / prog).exists():
             sys.exit(f"results: {ex / prog} is missing; build it first "
                      "(cmake --build --preset release --target results builds everything it needs)")
@@ -119,6 +120,8 @@ def main():
 
     parity_out, _ = run([ex / "06_parity_length_generalisation"], log)
     arm_out, _ = run([ex / "07_parity_arm_baseline"], log)
+
+    dyck_out = [run([ex / "10_dyck_learned", "--k", str(k)], log)[0] for k in (2, 3)]
 
     teacher_rows = []
     for name, file in TIERS:
@@ -156,6 +159,11 @@ def main():
              "(`06_parity_length_generalisation`):", "", "```", parity_out.strip(), "```", "",
              "The causal ARM baseline by length bucket (`07_parity_arm_baseline`):", "", "```", arm_out.strip(),
              "```", ""]
+    page += ["## Two-sided Dyck-k", "",
+             "The learned stochastic insertion process beside an ARM of the same size, both from the shipped weights "
+             "in `models/dyck/` (`10_dyck_learned --k 2`, `--k 3`):", ""]
+    for out in dyck_out:
+        page += ["```", out.strip(), "```", ""]
     page += ["## Sudoku", "", "The teacher's process through the generator (`apgen-sudoku --puzzles FILE "
              "--teacher-stats`):", "",
              "| tier | solved (95% interval) | transitions per puzzle: mean / median / max | "

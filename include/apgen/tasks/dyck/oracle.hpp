@@ -40,10 +40,10 @@ public:
   oracle(const vocabulary& v, oracle_options opt)
       : m_vocab(v.size()), m_mask(v.mask()), m_bos(v.require_bos("dyck oracle")), m_opt(opt) {
     if (v.size() != 2 + 2 * opt.pairs)
-      detail::fail<shape_mismatch>("dyck oracle: vocabulary has ", v.size(), " tokens, expected ", 2 + 2 * opt.pairs,
-                                   " for k = ", opt.pairs);
+      apgen::detail::fail<shape_mismatch>("dyck oracle: vocabulary has ", v.size(), " tokens, expected ",
+                                          2 + 2 * opt.pairs, " for k = ", opt.pairs);
     if (!(opt.stop >= 0 && opt.stop <= 1) || !(opt.rate >= 0 && opt.rate <= 1))
-      detail::fail<invalid_argument>("dyck oracle: stop and rate must be probabilities");
+      apgen::detail::fail<invalid_argument>("dyck oracle: stop and rate must be probabilities");
   }
 
   [[nodiscard]] std::size_t vocab_size() const noexcept { return m_vocab; }
@@ -57,7 +57,8 @@ public:
       auto t = c.row(r);
       auto tok = out.tokens(r);
       auto ctl = out.controls(r);
-      if (t.empty() || t[0] != m_bos) detail::fail<invalid_token>("dyck oracle: row ", r, " must start with BOS");
+      if (t.empty() || t[0] != m_bos)
+        apgen::detail::fail<invalid_token>("dyck oracle: row ", r, " must start with BOS");
       const std::uint64_t key = c.row_key(r);
       const std::uint32_t phase = ctx.step % 3;
       // Grow-step choices: one row-level draw (index 1 at position 0) decides stopping; per-gap draws pick gaps.
@@ -77,8 +78,8 @@ public:
         token_id y = t[i];
         if (phase == 0) {
           if (t[i] == m_mask)
-            detail::fail<invalid_token>("dyck oracle: row ", r, " holds a MASK at ", i,
-                                        " in a grow step; start from [BOS] w at step 0");
+            apgen::detail::fail<invalid_token>("dyck oracle: row ", r, " holds a MASK at ", i,
+                                               " in a grow step; start from [BOS] w at step 0");
           insert = !stop && budget > 0 && (i == forced_gap || rng.uniform(key, pos, ctx.step) < m_opt.rate);
           if (insert) --budget;
         } else if (t[i] == m_mask) {
@@ -88,8 +89,8 @@ public:
             insert = true;
           } else {
             if (i == 0 || t[i - 1] == m_mask || t[i - 1] == m_bos)
-              detail::fail<invalid_token>("dyck oracle: row ", r, " has a MASK at ", i,
-                                          " with no letter before it in a close step");
+              apgen::detail::fail<invalid_token>("dyck oracle: row ", r, " has a MASK at ", i,
+                                                 " with no letter before it in a close step");
             y = inverse(t[i - 1]);
           }
         }

@@ -18,7 +18,8 @@ inline constexpr std::size_t max_pairs = 4;
 
 /// MASK, BOS, then for each pair i < k its opening and closing symbol: ( ) [ ] { } < >.
 [[nodiscard]] inline vocabulary make_vocabulary(std::size_t k) {
-  if (k == 0 || k > max_pairs) detail::fail<invalid_argument>("dyck: k must be in [1, ", max_pairs, "], got ", k);
+  if (k == 0 || k > max_pairs)
+    apgen::detail::fail<invalid_argument>("dyck: k must be in [1, ", max_pairs, "], got ", k);
   static constexpr const char* symbols[] = {"(", ")", "[", "]", "{", "}", "<", ">"};
   std::vector<std::string> s(symbols, symbols + 2 * k);
   return vocabulary(s, special_names{"[MASK]", "", "[BOS]", ""});
