@@ -5,11 +5,13 @@
 // keeps the best-by-dev weights and writes a checkpoint from which --resume continues bit for bit.
 //
 // usage: 09_sudoku_learned [--steps N] [--batch N] [--lr X] [--min-lr X] [--eval-every N] [--dev-limit N]
-//                          [--eval-step-cap N] [--control-weight X] [--solution-targets] [--out DIR] [--resume]
+//                          [--eval-step-cap N] [--control-weight X] [--write-weight X] [--solution-targets]
+//                          [--out DIR] [--resume]
 //   --lr, --min-lr    a cosine from lr (after 200 warm-up steps) to min-lr at --steps (default 1e-3, 1e-4)
 //   --eval-step-cap   the step cap of the dev scoring during training (default 512, 2.6x the longest dev teacher
 //                     trajectory; the reported evaluation uses the task's fixed 8192): an untrained model that never
 //                     halts would otherwise spend most of the run at the cap
+//   --write-weight    a factor on the remask loss at the slots each step writes (learned_setup::write_weight)
 //   --out             where best.safetensors, checkpoint.safetensors and curve.csv go (default: sudoku-run)
 // The puzzles are data/sudoku/train-100.txt and dev-1000.txt of the source tree; the test tiers are never read here.
 #include <apgen/apgen.hpp>
@@ -37,15 +39,17 @@ struct options {
   std::uint64_t steps = 20000, eval_every = 500;
   std::size_t batch = 64, dev_limit = 200;
   std::uint32_t eval_step_cap = 512;
-  double lr = 1e-3, min_lr = 1e-4, control_weight = 1.0;
+  double lr = 1e-3, min_lr = 1e-4, control_weight = 1.0, write_weight = 1.0;
   std::string out = "sudoku-run";
   bool resume = false, solution_targets = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "09_sudoku_learned: " << why
-            << "\nusage: 09_sudoku_learned [--steps N] [--batch N] [--lr X] [--min-lr X] [--eval-every N] "
-               "[--dev-limit N] [--eval-step-cap N] [--control-weight X] [--solution-targets] [--out DIR] [--resume]\n";
+  std::cerr
+      << "09_sudoku_learned: " << why
+      << "\nusage: 09_sudoku_learned [--steps N] [--batch N] [--lr X] [--min-lr X] [--eval-every N] "
+         "[--dev-limit N] [--eval-step-cap N] [--control-weight X] [--write-weight X] [--solution-targets] [--out DIR] "
+         "[--resume]\n";
   std::exit(2);
 }
 
@@ -86,6 +90,8 @@ options parse(int argc, char** argv) {
       o.min_lr = x;
     else if (a == "--control-weight")
       o.control_weight = x;
+    else if (a == "--write-weight")
+      o.write_weight = x;
     else
       usage("unknown option " + a);
   }
@@ -109,6 +115,7 @@ int main(int argc, char** argv) try {
 
   sd::learned_setup setup;
   setup.control_weight = o.control_weight;
+  setup.write_weight = o.write_weight;
   setup.solution_targets = o.solution_targets;
   auto weights = sd::initial_weights(setup, 1);
   apgen::train::trainer_options t;

@@ -84,7 +84,7 @@ def main():
     build = (ROOT / a.build).resolve()
     ex = build / "examples"
     for prog in ("01_parity_process", "02_dyck_generation", "06_parity_length_generalisation", "07_parity_arm_baseline",
-                 "10_dyck_learned", "apgen-sudoku"):
+                 "10_dyck_learned", "11_maxflow_process", "apgen-sudoku"):
         if not (ex / prog).exists():
             sys.exit(f"results: {ex / prog} is missing; build it first "
                      "(cmake --build --preset release --target results builds everything it needs)")
@@ -102,14 +102,15 @@ def main():
     images = ROOT / "docs" / "images"
     images.mkdir(parents=True, exist_ok=True)
     parity_svg, sudoku_svg = images / "parity-process.svg", images / "sudoku-process.svg"
-    dyck_svg = images / "dyck-insertion.svg"
+    dyck_svg, maxflow_svg = images / "dyck-insertion.svg", images / "maxflow-process.svg"
     run([ex / "01_parity_process", "100", "--svg", parity_svg], log)
     run([ex / "02_dyck_generation", "2", "16", "4", "--svg", dyck_svg], log)
+    maxflow_out, _ = run([ex / "11_maxflow_process", "--nodes", "4", "--svg", maxflow_svg], log)
     t1_second = (ROOT / "data/sudoku/t1-1000.txt").read_text().splitlines()[1] + "\n"
     run([ex / "apgen-sudoku", "--puzzles", "-", "--svg", sudoku_svg], log, stdin=t1_second)
     rsvg = shutil.which("rsvg-convert")
     shown = {}
-    for svg in (parity_svg, dyck_svg, sudoku_svg):
+    for svg in (parity_svg, dyck_svg, maxflow_svg, sudoku_svg):
         if rsvg:
             png = svg.with_suffix(".png")
             subprocess.run([rsvg, str(svg), "-o", str(png)], check=True)
@@ -152,6 +153,9 @@ def main():
              f"![the parity process](images/{shown['parity-process']})", "",
              "Two-sided Dyck-2 words grown by insertion (`02_dyck_generation 2 16 4 --svg`):", "",
              f"![Dyck words grown by insertion](images/{shown['dyck-insertion']})", "",
+             "Max flow by in-place edits, then the min cut deleted, on a 4-node test graph "
+             "(`11_maxflow_process --nodes 4 --svg`):", "",
+             f"![the max-flow process](images/{shown['maxflow-process']})", "",
              "The teacher's Sudoku process on the second T1 puzzle (`apgen-sudoku --svg`):", "",
              f"![a Sudoku process](images/{shown['sudoku-process']})", ""]
     page += ["## Parity", "",
@@ -164,6 +168,9 @@ def main():
              "in `models/dyck/` (`10_dyck_learned --k 2`, `--k 3`):", ""]
     for out in dyck_out:
         page += ["```", out.strip(), "```", ""]
+    page += ["## Graph editing (max flow, then the min cut deleted)", "",
+             "The exact process through the generator on the test graphs, every trace replayed and every final "
+             "sequence verified (`11_maxflow_process --nodes 4`):", "", "```", maxflow_out.strip(), "```", ""]
     page += ["## Sudoku", "", "The teacher's process through the generator (`apgen-sudoku --puzzles FILE "
              "--teacher-stats`):", "",
              "| tier | solved (95% interval) | transitions per puzzle: mean / median / max | "

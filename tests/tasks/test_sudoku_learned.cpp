@@ -281,4 +281,22 @@ TEST_CASE("sudoku solution targets: on the solution's path every open cell is a 
     for (auto t : dense_batch[k].targets) dense_targets += t >= 0;
   }
   CHECK(dense_targets > 2 * plain_targets);
+  // write_weight weighs the remask loss at the slots each step writes, and leaves the rest at 1.
+  sd::learned_setup weighted_setup;
+  weighted_setup.write_weight = 6.0;
+  std::vector<apgen::train::example> weighted_batch;
+  sd::symmetry_augmented_source({puzzle}, 5, weighted_setup)(0, 16, weighted_batch);
+  std::size_t written = 0;
+  for (std::size_t k = 0; k < 16; ++k) {
+    const auto& e = weighted_batch[k];
+    CHECK(e.input == plain_batch[k].input);
+    CHECK(plain_batch[k].control_position_weights.empty());
+    REQUIRE(e.control_position_weights.size() == e.input.size());
+    for (std::size_t p = 0; p < e.input.size(); ++p) {
+      const bool writes = e.input[p] == sd::state_tokens::mask() && e.remask[p] == 0;
+      CHECK(e.control_position_weights[p] == (writes ? 6.0f : 1.0f));
+      written += writes;
+    }
+  }
+  CHECK(written > 0);
 }

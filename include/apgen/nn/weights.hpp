@@ -137,12 +137,13 @@ struct basic_transformer_weights {
     }
   }
 
-  /// Parameter count.
-  [[nodiscard]] std::size_t parameter_count() {
+  /// Parameter count. (for_each_tensor hands out mutable tensors; counting only reads their sizes.)
+  [[nodiscard]] std::size_t parameter_count() const {
     std::size_t n = 0;
-    for_each_tensor([&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) {
-      n += static_cast<std::size_t>(t.size());
-    });
+    const_cast<basic_transformer_weights&>(*this).for_each_tensor(
+        [&](const std::string&, auto& t, std::size_t, std::size_t, init_kind) {
+          n += static_cast<std::size_t>(t.size());
+        });
     return n;
   }
 

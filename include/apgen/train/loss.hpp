@@ -6,7 +6,9 @@
 ///   token:   mean over positions with a target y_i >= 0 of -log softmax(z_i)[y_i], the softmax over the ids the
 ///            position may take: never MASK, and only its allowed set where the task's encoding restricts it (the
 ///            token pass chooses within the same set, so training and generation normalise alike)
-///   control: for each head k in (remask, insert, delete), mean over positions of BCE(sigmoid(c_ik), label_ik)
+///   control: for each head k in (remask, insert, delete), mean over positions of w_i BCE(sigmoid(c_ik), label_ik),
+///            w_i the position's control weight (1 unless the targets give weights: a task may weigh the few
+///            positions where a step decides something above the many whose bits are trivially right)
 ///   total = token_weight * token + control_weight * (remask + insert + delete)
 
 #include <apgen/config.hpp>
@@ -32,6 +34,7 @@ struct row_targets {
   std::span<const std::uint8_t> remask{}, insert{}, erase{}; ///< empty when the model has no control heads
   std::span<const std::uint16_t> allowed{};
   const feature_schema* schema = nullptr;
+  std::span<const float> control_weights{}; ///< per position, the weight of its control losses; empty: all 1
 };
 
 struct loss_weights {
@@ -93,6 +96,11 @@ row_loss loss_and_grad(const nn::transformer_config& c, const Z& logits, const C
   d_controls.setZero();
   const bool supervised_controls = !(y.remask.empty() && y.insert.empty() && y.erase.empty());
   if (c.control_heads && supervised_controls) {
+    if (!y.control_weights.empty() && y.control_weights.size() != static_cast<std::size_t>(L))
+      apgen::detail::fail<shape_mismatch>("loss: ", y.control_weights.size(), " control weights for ", L, " positions");
+    for (const float cw : y.control_weights)
+      if (!(cw >= 0) || !std::isfinite(cw))
+        apgen::detail::fail<invalid_argument>("loss: a control weight is ", cw, "; weights are finite and >= 0");
     const std::span<const std::uint8_t> labels[3] = {y.remask, y.insert, y.erase};
     double* parts[3] = {&out.remask, &out.insert, &out.erase};
     for (std::size_t k = 0; k < 3; ++k) {
@@ -101,11 +109,15 @@ row_loss loss_and_grad(const nn::transformer_config& c, const Z& logits, const C
       for (Eigen::Index i = 0; i < L; ++i) {
         const Scalar x = controls(i, static_cast<Eigen::Index>(k));
         const Scalar label = labels[k][static_cast<std::size_t>(i)] ? Scalar(1) : Scalar(0);
+        const double weight =
+            y.control_weights.empty() ? 1.0 : static_cast<double>(y.control_weights[static_cast<std::size_t>(i)]);
         // BCE with logits, stably: max(x, 0) - x * label + log(1 + exp(-|x|)).
-        *parts[k] += static_cast<double>(std::max(x, Scalar(0)) - x * label + std::log1p(std::exp(-std::abs(x)))) /
+        *parts[k] += weight *
+                     static_cast<double>(std::max(x, Scalar(0)) - x * label + std::log1p(std::exp(-std::abs(x)))) /
                      static_cast<double>(L);
         d_controls(i, static_cast<Eigen::Index>(k)) =
-            static_cast<Scalar>(lw.control / static_cast<double>(L)) * (Scalar(1) / (Scalar(1) + std::exp(-x)) - label);
+            static_cast<Scalar>(weight * lw.control / static_cast<double>(L)) *
+            (Scalar(1) / (Scalar(1) + std::exp(-x)) - label);
       }
     }
   }

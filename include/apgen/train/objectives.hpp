@@ -37,8 +37,12 @@ struct example {
   std::vector<std::uint8_t> remask, insert, erase;
   double token_weight = 1.0;
   double control_weight = 1.0;
+  /// Per position, a factor on its control losses (empty: 1 everywhere); see train/loss.hpp.
+  std::vector<float> control_position_weights;
 
-  [[nodiscard]] row_targets supervision() const { return {targets, remask, insert, erase, allowed, schema.get()}; }
+  [[nodiscard]] row_targets supervision() const {
+    return {targets, remask, insert, erase, allowed, schema.get(), control_position_weights};
+  }
 };
 
 /// An AP-MDM process example (the paper's supervised objective) from one transition record: the model reads x; its

@@ -7,6 +7,7 @@
 ///     the row (a token's neighbours, and whether "$" is present), the draws are the only randomness.
 ///   - The ARM: a causal transformer of the same size trained by next-token prediction on words the same oracle
 ///     produced, [BOS] w [EOS], and sampled at temperature 1.
+/// (Both samplers are parameters: examples/10_dyck_learned draws by nucleus sampling at p = 0.999.)
 /// Both are judged by tasks::dyck::is_two_sided_dyck on what they write, and by coverage against count_words.
 ///
 /// Usage:

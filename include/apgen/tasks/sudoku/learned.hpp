@@ -59,6 +59,10 @@ struct learned_setup {
   /// writes (about 50 targets a state instead of 5), and the remask head then only has to learn which of them the
   /// step may write.
   bool solution_targets = false;
+  /// A factor on the remask loss at the slots a step writes (MASKs the teacher unmasks: its fills, guesses and
+  /// notes), beside 1 at every other slot. A step writes about 5 of the 50-odd open slots, so a model that keeps
+  /// every open slot masked is right on most of them; this weighs the step's decisions up (loss.hpp).
+  double write_weight = 1.0;
 };
 
 /// The transformer configuration for `s`: bidirectional, control heads on, the state encoder's four features.
@@ -180,8 +184,8 @@ inline void add_solution_targets(train::example& ex, const grid& solution, const
   const state_encoder encoder(s.max_depth);
   auto schema = std::make_shared<const feature_schema>(encoder.schema());
   return [puzzles = std::move(puzzles), solutions = std::move(solutions), seed, encoder, schema,
-          control_weight = s.control_weight, solution_targets = s.solution_targets](
-             std::uint64_t step, std::size_t size, std::vector<train::example>& batch) {
+          control_weight = s.control_weight, solution_targets = s.solution_targets,
+          write_weight = s.write_weight](std::uint64_t step, std::size_t size, std::vector<train::example>& batch) {
     const counter_rng rng(seed, rng_stream::user);
     std::vector<train::transition_record> records;
     grid p{}, solution{};
@@ -212,6 +216,13 @@ inline void add_solution_targets(train::example& ex, const grid& solution, const
       const std::size_t pick = rng.below(static_cast<std::uint32_t>(records.size()), step, key, 0, 3);
       batch.push_back(train::process_example(records[pick], state_tokens::mask(), 1.0, control_weight, schema));
       if (solution_targets) add_solution_targets(batch.back(), solution, encoder.tokens());
+      if (write_weight != 1.0) {
+        auto& ex = batch.back();
+        ex.control_position_weights.assign(ex.input.size(), 1.0f);
+        for (std::size_t i = 0; i < ex.input.size(); ++i)
+          if (ex.input[i] == state_tokens::mask() && ex.remask[i] == 0)
+            ex.control_position_weights[i] = static_cast<float>(write_weight);
+      }
     }
   };
 }
