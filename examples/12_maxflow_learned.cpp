@@ -200,7 +200,7 @@ int main(int argc, char** argv) try {
       ++exact.trials;
       ++verified.trials;
       steps += runs[i].steps;
-      teacher_steps += static_cast<double>(mf::trajectory(graphs[i]).steps() + 1);
+      teacher_steps += runs[i].teacher_steps;
       capped += runs[i].reason == apgen::stop_reason::step_limit;
       overflowed += runs[i].reason == apgen::stop_reason::capacity;
     }

@@ -280,18 +280,13 @@ TEST_CASE("maxflow: the encoder's roles agree with the parser, and a broken row 
 TEST_CASE("maxflow: training graphs are distinct and never a held-out graph") {
   for (const std::size_t n : {4, 7}) {
     const auto train = mf::training_graphs(n, 400);
-    std::set<std::vector<std::size_t>> held, seen;
-    auto key = [](const mf::graph& g) {
-      std::vector<std::size_t> k{g.source, g.target};
-      for (const auto& e : g.edges) k.insert(k.end(), {e.from, e.to});
-      return k;
-    };
-    for (std::uint64_t i = 0; i < mf::test_graphs; ++i) held.insert(key(mf::instance(mf::split::test, n, i)));
-    for (std::uint64_t i = 0; i < mf::dev_graphs; ++i) held.insert(key(mf::instance(mf::split::dev, n, i)));
+    std::set<mf::graph> held, seen;
+    for (std::uint64_t i = 0; i < mf::test_graphs; ++i) held.insert(mf::instance(mf::split::test, n, i));
+    for (std::uint64_t i = 0; i < mf::dev_graphs; ++i) held.insert(mf::instance(mf::split::dev, n, i));
     CHECK(train.size() == 400);
     for (const auto& g : train) {
-      CHECK(held.count(key(g)) == 0);
-      CHECK(seen.insert(key(g)).second);
+      CHECK(held.count(g) == 0);
+      CHECK(seen.insert(g).second);
     }
   }
   // 4 nodes hold only a few thousand instances: asking for more than exist outside the held-out ones is named.
@@ -305,7 +300,10 @@ TEST_CASE("maxflow: solve judges runs (the exact process scores 100%), examples 
     for (std::uint64_t i = 0; i < 6; ++i) graphs.push_back(mf::instance(mf::split::dev, n, i));
   const auto runs = mf::solve(mf::oracle{}, graphs, {.batch = 8, .max_steps = 200});
   REQUIRE(runs.size() == graphs.size());
-  for (const auto& r : runs) {
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const auto& r = runs[i];
+    CHECK(r.teacher_steps == mf::trajectory(graphs[i]).steps() + 1);
+    CHECK(r.steps == r.teacher_steps); // the exact process takes the teacher's steps
     CHECK(r.exact);
     CHECK(r.check.passed());
     CHECK(r.reason == apgen::stop_reason::fixed_point);

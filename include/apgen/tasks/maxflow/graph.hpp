@@ -37,6 +37,7 @@ struct graph {
   std::size_t source = 0, target = 1;
   std::vector<edge> edges; ///< sorted by (from, to)
   friend bool operator==(const graph&, const graph&) = default;
+  friend auto operator<=>(const graph&, const graph&) = default; ///< so graphs can key a std::set
 };
 
 /// Throws invalid_argument naming the problem when `g` is not a graph of the task: fewer than 2 or more than

@@ -70,14 +70,9 @@ inline constexpr std::size_t test_graphs = 1000, dev_graphs = 200;
 /// test_graphs test and dev_graphs dev graphs. Throws invalid_argument when the train split runs out of such graphs
 /// (on few nodes there are only so many).
 [[nodiscard]] inline std::vector<graph> training_graphs(std::size_t nodes, std::size_t count) {
-  auto key = [](const graph& g) {
-    std::vector<std::size_t> k{g.source, g.target};
-    for (const edge& e : g.edges) k.insert(k.end(), {e.from, e.to});
-    return k;
-  };
-  std::set<std::vector<std::size_t>> seen;
-  for (std::uint64_t i = 0; i < test_graphs; ++i) seen.insert(key(instance(split::test, nodes, i)));
-  for (std::uint64_t i = 0; i < dev_graphs; ++i) seen.insert(key(instance(split::dev, nodes, i)));
+  std::set<graph> seen;
+  for (std::uint64_t i = 0; i < test_graphs; ++i) seen.insert(instance(split::test, nodes, i));
+  for (std::uint64_t i = 0; i < dev_graphs; ++i) seen.insert(instance(split::dev, nodes, i));
   std::vector<graph> out;
   const std::uint64_t draws = 50 * static_cast<std::uint64_t>(count) + 1000;
   for (std::uint64_t i = 0; out.size() < count; ++i) {
@@ -85,7 +80,7 @@ inline constexpr std::size_t test_graphs = 1000, dev_graphs = 200;
       apgen::detail::fail<invalid_argument>("maxflow training_graphs: only ", out.size(), " distinct graphs of ", nodes,
                                             " nodes outside the held-out ones in ", draws, " draws");
     graph g = instance(split::train, nodes, i);
-    if (seen.insert(key(g)).second) out.push_back(std::move(g));
+    if (seen.insert(g).second) out.push_back(std::move(g));
   }
   return out;
 }
@@ -167,8 +162,9 @@ struct solve_result {
   std::vector<token_id> final_row;
   std::uint32_t steps = 0;
   stop_reason reason = stop_reason::running;
-  bool exact = false; ///< the final row is the teacher's final sequence
-  verdict check;      ///< the verifier on the final row
+  bool exact = false;              ///< the final row is the teacher's final sequence
+  std::uint32_t teacher_steps = 0; ///< the teacher's steps on the same graph, its fixed point counted
+  verdict check;                   ///< the verifier on the final row
 };
 
 struct solve_options {
@@ -204,7 +200,9 @@ template <denoiser Model>
       s.steps = result.rows[r].steps;
       s.reason = result.rows[r].reason;
       s.check = verify(graphs[at + r], row);
-      s.exact = s.reason == stop_reason::fixed_point && s.final_row == trajectory(graphs[at + r]).final_sequence();
+      const process_trajectory teacher_run = trajectory(graphs[at + r]);
+      s.teacher_steps = static_cast<std::uint32_t>(teacher_run.steps() + 1);
+      s.exact = s.reason == stop_reason::fixed_point && s.final_row == teacher_run.final_sequence();
     }
   }
   return out;
