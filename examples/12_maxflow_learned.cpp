@@ -2,18 +2,24 @@
 // it, and judge it on held-out graphs of 4..10 nodes: exact match with the teacher's final sequence and the
 // verifier's verdict (a minimum s-t cut deleted, nothing else touched), with 95% intervals, steps and time.
 //
-// usage: 12_maxflow_learned [--train] [--resume] [--steps N] [--batch N] [--lr X] [--graphs-per-count N]
-//                           [--eval-every N] [--out DIR] [--weights FILE] [--split dev|test] [--limit N]
+// usage: 12_maxflow_learned [--model apmdm|arm] [--train] [--resume] [--steps N] [--batch N] [--lr X]
+//                           [--graphs-per-count N] [--eval-every N] [--out DIR] [--weights FILE] [--split dev|test]
+//                           [--limit N]
+//   --model             the AP-MDM process model (default) or the ARM baseline (tasks/maxflow/arm.hpp: the same
+//                       process, each next state written left to right after the current one), trained on the same
+//                       graphs with the same schedule
 //   --train             train a model; every --eval-every steps (default 1,000) score it on the first 30 dev
 //                       graphs of each node count, append a line to DIR/curve.csv, keep DIR/best.safetensors (best
 //                       by dev) and DIR/checkpoint.safetensors, from which --resume continues bit for bit
 //   --out               the training run's folder (default maxflow-run)
-//   --weights           the model to judge without --train (default: the shipped models/maxflow/apmdm.safetensors;
-//                       after --train: DIR/best.safetensors)
+//   --weights           the model to judge without --train (default: the shipped models/maxflow/apmdm.safetensors
+//                       or arm.safetensors; after --train: DIR/best.safetensors)
+//   --diagnose          also print the AP-MDM model's teacher-forced step accuracy by phase on the judged graphs
 //   --split, --limit    the graphs judged: the test split (default) or dev, the first N of each node count
 //                       (default 1,000 test, 200 dev: all the task holds out)
 #include <apgen/apgen.hpp>
 #include <apgen/core/proportion.hpp>
+#include <apgen/tasks/maxflow/arm.hpp>
 #include <apgen/tasks/maxflow/learned.hpp>
 
 #include <algorithm>
@@ -36,7 +42,7 @@ namespace mf = apgen::tasks::maxflow;
 namespace {
 
 struct options {
-  bool train = false, resume = false;
+  bool train = false, resume = false, arm = false, diagnose = false;
   mf::training setup{};
   std::uint64_t eval_every = 1000;
   std::string out = "maxflow-run", weights;
@@ -45,9 +51,11 @@ struct options {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "12_maxflow_learned: " << why
-            << "\nusage: 12_maxflow_learned [--train] [--resume] [--steps N] [--batch N] [--lr X] "
-               "[--graphs-per-count N] [--eval-every N] [--out DIR] [--weights FILE] [--split dev|test] [--limit N]\n";
+  std::cerr
+      << "12_maxflow_learned: " << why
+      << "\nusage: 12_maxflow_learned [--model apmdm|arm] [--train] [--resume] [--diagnose] [--steps N] [--batch N] "
+         "[--lr X] [--graphs-per-count N] [--eval-every N] [--out DIR] [--weights FILE] [--split dev|test] [--limit "
+         "N]\n";
   std::exit(2);
 }
 
@@ -55,8 +63,8 @@ options parse(int argc, char** argv) {
   options o;
   for (int k = 1; k < argc; ++k) {
     const std::string a = argv[k];
-    if (a == "--train" || a == "--resume") {
-      (a == "--train" ? o.train : o.resume) = true;
+    if (a == "--train" || a == "--resume" || a == "--diagnose") {
+      (a == "--train" ? o.train : a == "--resume" ? o.resume : o.diagnose) = true;
       continue;
     }
     if (k + 1 >= argc) usage(a + " needs a value");
@@ -67,6 +75,11 @@ options parse(int argc, char** argv) {
     }
     if (a == "--weights") {
       o.weights = v;
+      continue;
+    }
+    if (a == "--model") {
+      if (v != "apmdm" && v != "arm") usage("--model is apmdm or arm, got \"" + v + "\"");
+      o.arm = v == "arm";
       continue;
     }
     if (a == "--split") {
@@ -93,6 +106,7 @@ options parse(int argc, char** argv) {
       usage("unknown option " + a);
   }
   if (o.resume && !o.train) usage("--resume continues a --train run");
+  if (o.diagnose && o.arm) usage("--diagnose reads the AP-MDM model's single steps; the ARM has none");
   return o;
 }
 
@@ -117,6 +131,11 @@ double best_in_curve(const std::string& path) {
   return best;
 }
 
+/// The chosen model's runs on `graphs`.
+std::vector<mf::solve_result> run(bool arm, const apgen::nn::transformer& model, const std::vector<mf::graph>& graphs) {
+  return arm ? mf::solve_arm(model, graphs) : mf::solve(model, graphs);
+}
+
 } // namespace
 
 int main(int argc, char** argv) try {
@@ -136,12 +155,13 @@ int main(int argc, char** argv) try {
     if (!o.resume) curve << "step,loss,token_loss,control_loss,dev_exact,dev_verified,dev_graphs\n";
     apgen::train::batch_loss window{};
     std::size_t window_steps = 0;
-    std::printf("training on %zu graphs of each node count %zu..%zu (train split, held-out graphs removed), %llu "
-                "steps of %zu, lr %g\n",
-                s.graphs_per_count, s.min_nodes, s.max_nodes_trained, static_cast<unsigned long long>(s.steps),
-                s.batch_size, s.lr);
+    std::printf(
+        "training the %s on %zu graphs of each node count %zu..%zu (train split, held-out graphs removed), %llu "
+        "steps of %zu, lr %g\n",
+        o.arm ? "ARM" : "AP-MDM model", s.graphs_per_count, s.min_nodes, s.max_nodes_trained,
+        static_cast<unsigned long long>(s.steps), s.batch_size, s.lr);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto last = mf::train_model(
+    const auto last = (o.arm ? mf::train_arm : mf::train_model)(
         s,
         [&](const apgen::train::step_stats& st) {
           window.total += st.loss.total;
@@ -151,7 +171,7 @@ int main(int argc, char** argv) try {
         },
         o.eval_every,
         [&](std::uint64_t step, apgen::nn::transformer_weights& w) {
-          const auto runs = mf::solve(apgen::nn::transformer(w), dev);
+          const auto runs = run(o.arm, apgen::nn::transformer(w), dev);
           std::size_t exact = 0, verified = 0;
           for (const auto& r : runs) {
             exact += r.exact;
@@ -178,8 +198,9 @@ int main(int argc, char** argv) try {
                 curve_path.c_str(), best_path.c_str(), 100 * best, dev.size());
     if (o.weights.empty()) o.weights = best_path;
   }
-  if (o.weights.empty()) o.weights = APGEN_DATA_DIR "/../models/maxflow/apmdm.safetensors";
-  const auto weights = mf::load_model(o.weights);
+  if (o.weights.empty())
+    o.weights = std::string(APGEN_DATA_DIR "/../models/maxflow/") + (o.arm ? "arm" : "apmdm") + ".safetensors";
+  const auto weights = o.arm ? mf::load_arm(o.weights) : mf::load_model(o.weights);
   const apgen::nn::transformer model(weights);
   const std::size_t count = o.limit ? o.limit : o.test ? mf::test_graphs : mf::dev_graphs;
   std::printf("\n%s (%zu parameters) on the first %zu %s graphs of each node count\n", o.weights.c_str(),
@@ -189,7 +210,7 @@ int main(int argc, char** argv) try {
   for (std::size_t n = 4; n <= 10; ++n) {
     const auto graphs = held_out(o.test, n, count);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto runs = mf::solve(model, graphs);
+    const auto runs = run(o.arm, model, graphs);
     const double ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     apgen::proportion exact, verified;
     double steps = 0, teacher_steps = 0;
@@ -209,6 +230,23 @@ int main(int argc, char** argv) try {
                 runs.size(), 100 * exact.rate(), 100 * exact.lower(), 100 * exact.upper(), 100 * verified.rate(),
                 100 * verified.lower(), 100 * verified.upper(), steps / g, teacher_steps / g, capped, overflowed,
                 ms / g);
+  }
+  if (o.diagnose) {
+    std::vector<mf::graph> graphs;
+    for (std::size_t n = 4; n <= 10; ++n)
+      for (auto& g : held_out(o.test, n, count)) graphs.push_back(std::move(g));
+    const auto report = mf::step_accuracy(model, graphs);
+    std::printf("\nteacher-forced steps written exactly, by the teacher's phase (%zu graphs)\n| phase | steps | exact "
+                "(95%% interval) |\n|---|---|---|\n",
+                graphs.size());
+    for (std::size_t k = 0; k < report.by_phase.size(); ++k) {
+      const auto& p = report.by_phase[k];
+      if (p.trials == 0) continue;
+      std::printf("| %s | %zu | %.2f%% [%.2f, %.2f] |\n", std::string(mf::to_string(static_cast<mf::phase>(k))).c_str(),
+                  static_cast<std::size_t>(p.trials), 100 * p.rate(), 100 * p.lower(), 100 * p.upper());
+    }
+    std::printf("| all | %zu | %.2f%% [%.2f, %.2f] |\n", static_cast<std::size_t>(report.all.trials),
+                100 * report.all.rate(), 100 * report.all.lower(), 100 * report.all.upper());
   }
   return 0;
 } catch (const std::exception& e) {

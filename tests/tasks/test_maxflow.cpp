@@ -334,7 +334,7 @@ TEST_CASE("maxflow: a model file of another task or a cut file is refused") {
   // A model of the right shape round-trips; one without features (another task's) is named.
   mf::training setup;
   setup.size = {32, 1, 2, 64};
-  auto w = mf::initial_weights(setup);
+  auto w = mf::initial_weights(mf::model_config(setup.size), setup);
   const auto good = (dir / "apgen-maxflow-model.safetensors").string();
   apgen::nn::save_transformer(good, w);
   CHECK(mf::load_model(good).config.d_model == 32);

@@ -29,17 +29,20 @@
 #include <apgen/stopping/stop_rules.hpp>
 #include <apgen/tasks/maxflow/encoder.hpp>
 #include <apgen/tasks/maxflow/graph.hpp>
+#include <apgen/tasks/maxflow/process.hpp>
 #include <apgen/tasks/maxflow/task.hpp>
 #include <apgen/tasks/maxflow/teacher.hpp>
 #include <apgen/train/objectives.hpp>
 #include <apgen/train/trainer.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -116,9 +119,10 @@ struct training {
   return out;
 }
 
-/// The weights a run starts from: random (s.seed), the embeddings s.embedding_scale times the default size.
-[[nodiscard]] inline nn::transformer_weights initial_weights(const training& s) {
-  auto w = nn::transformer_weights::random(model_config(s.size), s.seed);
+/// The weights a run of `config` starts from: random (s.seed), the embeddings s.embedding_scale times the default
+/// size.
+[[nodiscard]] inline nn::transformer_weights initial_weights(const nn::transformer_config& config, const training& s) {
+  auto w = nn::transformer_weights::random(config, s.seed);
   const auto scale = static_cast<float>(s.embedding_scale);
   w.tok_embed *= scale;
   for (auto& e : w.feat_embed) e *= scale;
@@ -140,21 +144,29 @@ struct training {
   return o;
 }
 
-/// Loads a saved model and checks it is this task's (vocabulary, mask, features, bidirectional, control heads):
-/// another model's file is refused with shape_mismatch naming the field.
-[[nodiscard]] inline nn::transformer_weights load_model(const std::string& path) {
-  nn::transformer_weights w = nn::load_transformer(path);
-  const auto want = model_config();
+/// Loads a saved model and checks it has `want`'s vocabulary, mask, features, attention and heads: another
+/// model's file is refused with shape_mismatch naming the field and saying it is not `what`.
+[[nodiscard]] inline nn::transformer_weights load_checked(const std::string& path, const nn::transformer_config& want,
+                                                          const char* what) {
+  // A trainer checkpoint loads too: its optimiser moments ("adam.*") are skipped.
+  nn::transformer_weights w = nn::load_transformer(path, "adam.");
   const auto& got = w.config;
   auto differs = [&](const char* field) {
-    apgen::detail::fail<shape_mismatch>(path, ": not a max-flow model: its ", field, " differs from the task's");
+    apgen::detail::fail<shape_mismatch>(path, ": not ", what, ": its ", field, " differs from the task's");
   };
   if (got.vocab_size != want.vocab_size) differs("vocabulary size");
   if (got.mask_id != want.mask_id) differs("mask id");
   if (got.feature_vocab_sizes != want.feature_vocab_sizes) differs("feature vocabularies");
-  if (got.causal) differs("attention (causal)");
-  if (!got.control_heads) differs("control heads (none)");
+  if (got.causal != want.causal) differs(got.causal ? "attention (causal)" : "attention (bidirectional)");
+  if (got.control_heads != want.control_heads)
+    differs(got.control_heads ? "control heads (present)" : "control heads (none)");
   return w;
+}
+
+/// Loads a saved AP-MDM model and checks it is this task's (vocabulary, mask, features, bidirectional, control
+/// heads).
+[[nodiscard]] inline nn::transformer_weights load_model(const std::string& path) {
+  return load_checked(path, model_config(), "a max-flow model");
 }
 
 /// One run of a model on a graph, judged.
@@ -166,6 +178,16 @@ struct solve_result {
   std::uint32_t teacher_steps = 0; ///< the teacher's steps on the same graph, its fixed point counted
   verdict check;                   ///< the verifier on the final row
 };
+
+/// Fills in `s`'s final row and verdicts for a run on `g` that ended with `final_row` (s.reason already set): the
+/// verifier's, the teacher's steps, and exact (a fixed point equal to the teacher's final sequence).
+inline void judge(const graph& g, std::span<const token_id> final_row, solve_result& s) {
+  s.final_row.assign(final_row.begin(), final_row.end());
+  s.check = verify(g, final_row);
+  const process_trajectory teacher_run = trajectory(g);
+  s.teacher_steps = static_cast<std::uint32_t>(teacher_run.steps() + 1);
+  s.exact = s.reason == stop_reason::fixed_point && s.final_row == teacher_run.final_sequence();
+}
 
 struct solve_options {
   std::size_t batch = 64;
@@ -196,34 +218,93 @@ template <denoiser Model>
     for (std::size_t r = 0; r < n; ++r) {
       auto& s = out[at + r];
       const auto row = c.row(r);
-      s.final_row.assign(row.begin(), row.end());
       s.steps = result.rows[r].steps;
       s.reason = result.rows[r].reason;
-      s.check = verify(graphs[at + r], row);
-      const process_trajectory teacher_run = trajectory(graphs[at + r]);
-      s.teacher_steps = static_cast<std::uint32_t>(teacher_run.steps() + 1);
-      s.exact = s.reason == stop_reason::fixed_point && s.final_row == teacher_run.final_sequence();
+      judge(graphs[at + r], row, s);
     }
   }
   return out;
 }
 
-/// Trains a model on training_examples(s), reporting each step to `on_step`; `on_eval(step, weights)` runs every
-/// `eval_every` steps (0: never). With `resume_from` the run continues bit for bit from that checkpoint.
+/// Teacher-forced step accuracy: the model run for one step from every state of the teacher's trajectories on
+/// `graphs` (the final sequence included, where the step must change nothing), and whether the row it writes is the
+/// teacher's next state, counted by the teacher's phase at that state (process.hpp; `done` for the final sequence).
+/// Tells which part of the process a model has not learned, which the end-to-end rate cannot.
+struct step_accuracy_report {
+  std::array<proportion, static_cast<std::size_t>(phase::done) + 1> by_phase{};
+  proportion all;
+};
+
+template <denoiser Model>
+[[nodiscard]] step_accuracy_report step_accuracy(const Model& model, const std::vector<graph>& graphs,
+                                                 std::size_t batch = 64) {
+  if (batch == 0) apgen::detail::fail<invalid_argument>("maxflow step_accuracy: batch must be positive");
+  struct pending {
+    std::vector<token_id> from, to;
+    phase kind;
+    std::size_t capacity;
+  };
+  std::vector<pending> steps;
+  for (const graph& g : graphs) {
+    const process_trajectory run = trajectory(g);
+    for (std::size_t t = 0; t < run.states.size(); ++t) {
+      const bool last = t + 1 == run.states.size();
+      steps.push_back(
+          {run.states[t], run.states[last ? t : t + 1], last ? phase::done : run.phases[t], capacity_for(g) + 16});
+    }
+  }
+  const vocabulary v = make_vocabulary();
+  generator_options go{.seed = 0, .overflow = overflow_policy::stop_row, .max_steps = 1};
+  go.encoder = row_encoder(state_encoder{});
+  auto gen = make_generator(model, schedules::any_process<>(), go);
+  step_accuracy_report out;
+  for (std::size_t at = 0; at < steps.size(); at += batch) {
+    const std::size_t n = std::min(batch, steps.size() - at);
+    std::vector<std::size_t> capacities;
+    for (std::size_t r = 0; r < n; ++r) capacities.push_back(steps[at + r].capacity);
+    canvas c(v, capacities);
+    for (std::size_t r = 0; r < n; ++r) c.assign(r, steps[at + r].from, header_length);
+    (void)gen.generate(c);
+    for (std::size_t r = 0; r < n; ++r) {
+      const auto row = c.row(r);
+      const auto& want = steps[at + r].to;
+      const bool right = std::equal(row.begin(), row.end(), want.begin(), want.end());
+      auto& p = out.by_phase[static_cast<std::size_t>(steps[at + r].kind)];
+      ++p.trials;
+      ++out.all.trials;
+      p.successes += right;
+      out.all.successes += right;
+    }
+  }
+  return out;
+}
+
+/// Trains a model of `config` on `data` with run s's schedule and seed, reporting each step to `on_step`;
+/// `on_eval(step, weights)` runs every `eval_every` steps (0: never). With `resume_from` the run continues bit for
+/// bit from that checkpoint.
 [[nodiscard]] inline nn::transformer_weights
-train_model(const training& s, const std::function<void(const train::step_stats&)>& on_step = {},
-            std::uint64_t eval_every = 0,
-            const std::function<void(std::uint64_t, nn::transformer_weights&)>& on_eval = {},
-            const std::string& resume_from = {}) {
-  auto w = initial_weights(s);
+train_on(const nn::transformer_config& config, const training& s, std::vector<train::example> data,
+         const std::function<void(const train::step_stats&)>& on_step = {}, std::uint64_t eval_every = 0,
+         const std::function<void(std::uint64_t, nn::transformer_weights&)>& on_eval = {},
+         const std::string& resume_from = {}) {
+  auto w = initial_weights(config, s);
   auto options = trainer_setup(s);
   options.eval_every = eval_every;
-  train::trainer t(w, training_examples(s), options);
+  train::trainer t(w, std::move(data), options);
   if (on_step) t.on_step(on_step);
   if (on_eval) t.on_eval([&](std::uint64_t step) { on_eval(step, w); });
   if (!resume_from.empty()) t.resume(resume_from);
   t.run();
   return w;
+}
+
+/// Trains the AP-MDM model on training_examples(s) (see train_on).
+[[nodiscard]] inline nn::transformer_weights
+train_model(const training& s, const std::function<void(const train::step_stats&)>& on_step = {},
+            std::uint64_t eval_every = 0,
+            const std::function<void(std::uint64_t, nn::transformer_weights&)>& on_eval = {},
+            const std::string& resume_from = {}) {
+  return train_on(model_config(s.size), s, training_examples(s), on_step, eval_every, on_eval, resume_from);
 }
 
 } // namespace apgen::tasks::maxflow
