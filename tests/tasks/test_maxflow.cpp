@@ -1,5 +1,5 @@
 // Max-flow / min-cut: the graph checks, the exact solver against brute force, the random instances, the state
-// parser, the process (every trajectory ends in a final sequence the verifier passes, with one augmentation per
+// parser, the process (every trajectory ends in a final sequence the verifier passes, with one walk per
 // unit of flow), the teacher through the generator (replayed, same steps as the direct process, placeholders kept
 // by the remask bit), the verifier on wrong answers, the state encoder, the held-out split and the learned setup's
 // plumbing (the exact process judged through solve, wrong model files refused).
@@ -121,7 +121,7 @@ TEST_CASE("maxflow: random instances are valid, reproducible, within their edge 
   }
 }
 
-TEST_CASE("maxflow: every trajectory ends in a final sequence the verifier passes, one augmentation per unit") {
+TEST_CASE("maxflow: every trajectory ends in a final sequence the verifier passes, one walk per unit of flow") {
   for (std::size_t n = 4; n <= 10; ++n)
     for (std::uint64_t i = 0; i < 40; ++i) {
       const auto g = mf::random_graph(n, 3, i);
@@ -130,8 +130,20 @@ TEST_CASE("maxflow: every trajectory ends in a final sequence the verifier passe
       CAPTURE(n);
       CAPTURE(i);
       CHECK_MESSAGE(v.passed(), v.problem);
-      const auto flips = std::count(t.phases.begin(), t.phases.end(), mf::phase::flip);
-      CHECK(static_cast<std::size_t>(flips) == mf::max_flow(g).value);
+      // One walk per unit of flow: a trace, then one flip per edge of the path (the target's BFS level), then the
+      // reset.
+      const auto traces = std::count(t.phases.begin(), t.phases.end(), mf::phase::trace);
+      CHECK(static_cast<std::size_t>(traces) == mf::max_flow(g).value);
+      for (std::size_t k = 0; k < t.steps(); ++k) {
+        if (t.phases[k] != mf::phase::trace) continue;
+        const auto depth = mf::tokens::level_of(mf::parse_state(t.states[k]).nodes[g.target].level);
+        std::size_t flips = 0;
+        while (k + 1 + flips < t.steps() && t.phases[k + 1 + flips] == mf::phase::flip) ++flips;
+        CHECK(flips == depth);
+        REQUIRE(k + 1 + flips < t.steps());
+        CHECK(t.phases[k + 1 + flips] == mf::phase::reset);
+      }
+      CHECK(std::count(t.phases.begin(), t.phases.end(), mf::phase::reset) == traces);
       REQUIRE(t.steps() >= 8);
       CHECK(t.phases[0] == mf::phase::slots);
       CHECK(t.phases[1] == mf::phase::fill);

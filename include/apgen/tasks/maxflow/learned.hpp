@@ -191,7 +191,7 @@ inline void judge(const graph& g, std::span<const token_id> final_row, solve_res
 
 struct solve_options {
   std::size_t batch = 64;
-  std::uint32_t max_steps = 200; ///< the longest teacher trajectory on 10 nodes is under 50 steps
+  std::uint32_t max_steps = 200; ///< the longest teacher trajectory on 4-10 nodes is under 60 steps
 };
 
 /// Runs `model` from each graph's prompt until its fixed point (or the step cap, or a row outgrowing its

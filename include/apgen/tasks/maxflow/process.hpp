@@ -11,9 +11,11 @@
 ///             deepest level k: remask their level and parent (one BFS layer; lowest-id parents);
 ///   write     some levels masked, the source's not: unmask them to LVL(k+1) and the lowest-id level-k node with an
 ///             open arc to the node;
-///   flip      the BFS reaches nothing new and the target has a level: flip the slots of every edge on the parent
-///             path from the target (FB -> MASK is a remask, MASK -> FB an unmask of the same step) and remask
-///             every level and parent;
+///   trace     the BFS reaches nothing new and the target has a level: remask the target's level, which makes
+///             it the walk's cursor (the one node with its level masked and its parent kept);
+///   flip      a cursor c with parent p: flip the slots of the edge of the residual arc p -> c (FB -> MASK is a
+///             remask, MASK -> FB an unmask of the same step), then remask c's parent and p's level (p is the next
+///             cursor), or every level and parent when p is the source;
 ///   reset     the source's level masked: unmask every level (LVL0 at the source, [INF] elsewhere) and parent [NIL];
 ///   append    the BFS reaches nothing new and the target is at [INF]: insert a MASK after the last token;
 ///   end_mark  the row ends with that MASK: unmask it to [EOA];
@@ -23,6 +25,11 @@
 ///             insert a MASK after [EOA];
 ///   end       the row ends with [EOA] [MASK]: unmask it to [EOS];
 ///   done      [EOA] [EOS]: nothing changes (the fixed point).
+/// The augmenting path is walked one edge a step, from the target back to the source, where the released generator
+/// flips the whole path in one step: there, whether an edge is on the path depends on a chain of parent pointers as
+/// long as the path (up to n - 1 hops), more than a transformer of a few layers follows in one pass (a 4-layer model
+/// trained on it got 2 of 111 flip steps right, README.md); here each step needs only the cursor's parent, one hop
+/// away.
 /// A MASK that must stay masked (the empty slot of every edge, and any MASK a step does not write) has its remask
 /// bit set: Algorithm 1 unmasks every MASK that is not remasked, so the placeholder is kept by remasking it each
 /// step. Every step's MASKs after the step come from a remask or an insert.
@@ -49,6 +56,7 @@ enum class phase : std::uint8_t {
   parents,
   mark,
   write,
+  trace,
   flip,
   reset,
   append,
@@ -60,8 +68,8 @@ enum class phase : std::uint8_t {
 };
 
 [[nodiscard]] constexpr std::string_view to_string(phase p) noexcept {
-  constexpr std::string_view names[] = {"slots",  "fill",     "parents", "mark",  "write", "flip", "reset",
-                                        "append", "end_mark", "cut",     "erase", "end",   "done"};
+  constexpr std::string_view names[] = {"slots", "fill",   "parents",  "mark", "write", "trace", "flip",
+                                        "reset", "append", "end_mark", "cut",  "erase", "end",   "done"};
   return names[static_cast<std::size_t>(p)];
 }
 
@@ -159,12 +167,19 @@ namespace detail {
   // Levels as numbers (-1: [INF], -2: masked) and the residual arcs.
   std::vector<int> level(n);
   bool any_masked = false;
+  const node_group* cursor = nullptr; // the walk's: level masked, parent kept
   for (const node_group& g : s.nodes) {
     level[g.id] = g.level == tokens::mask  ? -2
                   : g.level == tokens::inf ? -1
                                            : static_cast<int>(tokens::level_of(g.level));
-    if ((g.level == tokens::mask) != (g.parent == tokens::mask))
-      fail<invalid_token>("maxflow process: node ", g.id, " has one of its level and parent masked");
+    if (g.level != tokens::mask && g.parent == tokens::mask)
+      fail<invalid_token>("maxflow process: node ", g.id, " has its parent masked and its level not");
+    if (g.level == tokens::mask && g.parent != tokens::mask) {
+      if (cursor != nullptr)
+        fail<invalid_token>("maxflow process: nodes ", cursor->id, " and ", g.id,
+                            " both have their level masked and their parent kept");
+      cursor = &g;
+    }
     any_masked |= g.level == tokens::mask;
   }
   if (any_masked && s.tail != tail_kind::none)
@@ -183,6 +198,33 @@ namespace detail {
     return n;
   };
 
+  if (cursor != nullptr) {
+    step.kind = phase::flip;
+    const std::size_t c = cursor->id;
+    if (!tokens::is_node(cursor->parent) || c == s.source)
+      fail<invalid_token>("maxflow process: the walk's cursor, node ", c, ", has no parent to walk to");
+    const std::size_t p = tokens::node_of(cursor->parent);
+    const edge_group* used = nullptr;
+    for (const edge_group& e : s.edges)
+      if (!e.marked && detail::residual_arc(e) == std::pair{p, c}) used = &e;
+    if (used == nullptr) fail<invalid_token>("maxflow process: no open arc from node ", p, " to its child ", c);
+    // FB [MASK] -> [MASK] FB or back: the FB slot is remasked, the MASK slot unmasked to FB.
+    const std::size_t fb_at = used->at + (used->s1 == tokens::fb ? 3 : 4);
+    const std::size_t mask_at = used->at + (used->s1 == tokens::fb ? 4 : 3);
+    remask(fb_at);
+    write(mask_at, tokens::fb);
+    if (p == s.source) {
+      for (const node_group& g : s.nodes) {
+        remask(g.at + 2);
+        remask(g.at + 3);
+      }
+    } else {
+      if (level[p] < 0) fail<invalid_token>("maxflow process: the walk reaches node ", p, ", which has no level");
+      remask(cursor->at + 3);
+      remask(s.nodes[p].at + 2);
+    }
+    return step;
+  }
   if (any_masked) {
     if (level[s.source] == -2) {
       step.kind = phase::reset;
@@ -220,28 +262,8 @@ namespace detail {
       return step;
     }
     if (level[s.target] >= 0) {
-      step.kind = phase::flip;
-      std::size_t hops = 0;
-      for (std::size_t v = s.target; v != s.source; ++hops) {
-        const token_id p = s.nodes[v].parent;
-        if (!tokens::is_node(p) || hops > n)
-          fail<invalid_token>("maxflow process: the parent path from the target breaks at node ", v);
-        const std::size_t u = tokens::node_of(p);
-        const edge_group* used = nullptr;
-        for (const edge_group& e : s.edges)
-          if (!e.marked && detail::residual_arc(e) == std::pair{u, v}) used = &e;
-        if (used == nullptr) fail<invalid_token>("maxflow process: no open arc from node ", u, " to its child ", v);
-        // FB [MASK] -> [MASK] FB or back: the FB slot is remasked, the MASK slot unmasked to FB.
-        const std::size_t fb_at = used->at + (used->s1 == tokens::fb ? 3 : 4);
-        const std::size_t mask_at = used->at + (used->s1 == tokens::fb ? 4 : 3);
-        remask(fb_at);
-        write(mask_at, tokens::fb);
-        v = u;
-      }
-      for (const node_group& g : s.nodes) {
-        remask(g.at + 2);
-        remask(g.at + 3);
-      }
+      step.kind = phase::trace;
+      remask(s.nodes[s.target].at + 2);
       return step;
     }
     step.kind = phase::append;
