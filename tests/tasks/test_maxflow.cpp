@@ -279,12 +279,28 @@ TEST_CASE("maxflow: the encoder's roles agree with the parser, and a broken row 
     }
     if (parsed.tail != mf::tail_kind::none) CHECK(r.roles[parsed.tail_at] == mf::role::tail_first);
   }
+  // The endpoint feature: 1 on the source's node group, 2 on the target's, 3 * e(v) + e(u) on an edge.
+  {
+    const row st = final_of(g);
+    apgen::row_encoding enc;
+    mf::state_encoder{}.encode(st, enc);
+    const auto parsed = mf::parse_state(st);
+    for (const auto& ng : parsed.nodes)
+      CHECK(enc.features[3][ng.at + 2] == (ng.id == g.source ? 1 : ng.id == g.target ? 2 : 0));
+    for (const auto& eg : parsed.edges) {
+      if (eg.marked) continue;
+      auto e = [&](std::size_t x) { return x == g.source ? 1 : x == g.target ? 2 : 0; };
+      CHECK(enc.features[3][eg.at + 1] == 3 * e(eg.to) + e(eg.from));
+    }
+    CHECK(enc.features[3][0] == 0);
+    CHECK(mf::endpoint_code(row{}, 3, 4) == 0); // no header: no endpoint
+  }
   row broken = mf::prompt(g);
   broken[8] = mf::tokens::close; // "( u ) )": the group does not fit
   broken.insert(broken.begin() + 12, mf::tokens::eoa);
   apgen::row_encoding e;
   CHECK_NOTHROW(mf::state_encoder{}.encode(broken, e));
-  CHECK(e.features.size() == 3);
+  CHECK(e.features.size() == 4);
   CHECK(e.features[0][6] == static_cast<apgen::token_id>(mf::role::other));
   CHECK(mf::read_roles(row{}).roles.empty());
 }
@@ -334,7 +350,7 @@ TEST_CASE("maxflow: solve judges runs (the exact process scores 100%), examples 
   const auto examples = mf::training_examples(setup);
   REQUIRE_FALSE(examples.empty());
   for (const auto& e : examples) {
-    CHECK(e.features.size() == 3);
+    CHECK(e.features.size() == 4);
     CHECK(e.allowed.size() == e.input.size());
   }
   setup.min_nodes = 2;

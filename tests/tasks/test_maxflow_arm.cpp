@@ -85,7 +85,7 @@ TEST_CASE("maxflow arm: the causal reading gives the lenient reader's roles and 
       mf::arm_encoder{}.encode(r, all);
       for (std::size_t len = 1; len <= r.size(); len += 7) {
         mf::arm_encoder{}.encode(std::span(r).first(len), part);
-        for (std::size_t f = 0; f < 4; ++f)
+        for (std::size_t f = 0; f < 5; ++f)
           CHECK(std::equal(part.features[f].begin(), part.features[f].end(), all.features[f].begin()));
       }
     }
@@ -113,7 +113,7 @@ TEST_CASE("maxflow arm: examples are every step and the fixed point, supervised 
   REQUIRE(examples.size() == expected);
   double weights = 0;
   for (const auto& e : examples) {
-    REQUIRE(e.features.size() == 4);
+    REQUIRE(e.features.size() == 5);
     const auto sep = static_cast<std::size_t>(std::find(e.input.begin(), e.input.end(), at::sep) - e.input.begin());
     REQUIRE(sep < e.input.size());
     for (std::size_t i = 0; i < e.targets.size(); ++i) CHECK((e.targets[i] >= 0) == (i >= sep));

@@ -10,8 +10,8 @@
 /// (the stop of one write) and the state's own MASKs (placeholders and remasked cut edges) spelled [HOLE], because in
 /// an ARM row MASK is the slot the next token goes into. Features: a causal reading of the state grammar (the role of
 /// each position and its group's nodes, from the tokens up to it, so a position's features never change as the row
-/// grows and the KV cache stays valid) and the segment (read or written). No allowed sets: the ARM writes the
-/// structure too.
+/// grows and the KV cache stays valid), the endpoint code and the segment (read or written). No allowed sets: the ARM
+/// writes the structure too.
 ///
 /// Usage:
 ///   auto w = apgen::tasks::maxflow::train_arm(setup);              // the same graphs as train_model(setup)
@@ -135,18 +135,18 @@ inline constexpr std::size_t count = 56;
   return out;
 }
 
-/// The ARM rows' task_encoder: read_roles_causal of the state read and, after [SEP], of the state written, and the
-/// segment (0 up to [SEP], 1 from it on).
+/// The ARM rows' task_encoder: read_roles_causal of the state read and, after [SEP], of the state written, with
+/// their endpoint codes (encoder.hpp), and the segment (0 up to [SEP], 1 from it on).
 struct arm_encoder {
   [[nodiscard]] feature_schema schema() const {
     feature_schema s;
-    s.feature_vocab_sizes = {role_count, max_nodes + 1, max_nodes + 1, 2};
+    s.feature_vocab_sizes = {role_count, max_nodes + 1, max_nodes + 1, endpoint_codes, 2};
     return s;
   }
 
   void encode(std::span<const token_id> row, row_encoding& out) const {
     const std::size_t n = row.size();
-    out.features.assign(4, std::vector<token_id>(n, 0));
+    out.features.assign(5, std::vector<token_id>(n, 0));
     out.allowed.assign(n, 0);
     const std::size_t sep = static_cast<std::size_t>(std::find(row.begin(), row.end(), arm_tokens::sep) - row.begin());
     auto read = [&](std::size_t from, std::size_t to) {
@@ -157,12 +157,13 @@ struct arm_encoder {
         out.features[0][i] = static_cast<token_id>(r.roles[i - from]);
         out.features[1][i] = r.first[i - from];
         out.features[2][i] = r.second[i - from];
+        out.features[3][i] = endpoint_code(state, r.first[i - from], r.second[i - from]);
       }
     };
     read(0, sep);
     if (sep < n) {
       read(sep + 1, n);
-      for (std::size_t i = sep; i < n; ++i) out.features[3][i] = 1;
+      for (std::size_t i = sep; i < n; ++i) out.features[4][i] = 1;
     }
   }
 };

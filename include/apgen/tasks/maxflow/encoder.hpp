@@ -6,9 +6,12 @@
 /// model's own rows may break the grammar, and a position the reading cannot place gets role `other` and any token.
 ///
 /// Features (feature_schema order): role (15 ids), the group's first node + 1 (an edge's u, a node group's id; 0
-/// outside groups), the group's second node + 1 (an edge's v; 0 elsewhere). With them an edge slot knows its edge's
-/// ends and a node's level slot its node without counting parentheses. Allowed sets: an edge slot may become FB
-/// only, a node's level slot a level or [INF], its parent slot [NIL] or a node id, a tail position [EOA] or [EOS].
+/// outside groups), the group's second node + 1 (an edge's v; 0 elsewhere), and which of those nodes are the
+/// header's source and target (endpoint_code). With them an edge slot knows its edge's ends and a node's level slot
+/// its node without counting parentheses, and whether it stands for s or t without matching its node against the
+/// header's (a 4-layer model without the last feature took thousands of steps to start the source at [LVL0]). Allowed
+/// sets: an edge slot may become FB only, a node's level slot a level or [INF], its parent slot [NIL] or a node id, a
+/// tail position [EOA] or [EOS].
 
 #include <apgen/core/row_encoding.hpp>
 #include <apgen/core/vocabulary.hpp>
@@ -117,11 +120,24 @@ struct position_roles {
   return out;
 }
 
+/// How a group's nodes stand to the header's source and target: 3 * e(second) + e(first), e(x) 1 for the source,
+/// 2 for the target, 0 otherwise (and for no node). `first`, `second` are node + 1 (0: none), as position_roles
+/// holds them; `row` supplies the header (a row too short or with non-node ids there names no endpoint).
+inline constexpr std::size_t endpoint_codes = 9;
+[[nodiscard]] inline token_id endpoint_code(std::span<const token_id> row, std::uint8_t first, std::uint8_t second) {
+  auto header_node = [&](std::size_t at) {
+    return at < row.size() && tokens::is_node(row[at]) ? static_cast<int>(tokens::node_of(row[at])) + 1 : -1;
+  };
+  const int s = header_node(2), t = header_node(4);
+  auto e = [&](std::uint8_t x) { return x == 0 ? 0 : x == s ? 1 : x == t ? 2 : 0; };
+  return static_cast<token_id>(3 * e(second) + e(first));
+}
+
 /// The task_encoder of the max-flow states (core/row_encoding.hpp).
 struct state_encoder {
   [[nodiscard]] feature_schema schema() const {
     feature_schema s;
-    s.feature_vocab_sizes = {role_count, max_nodes + 1, max_nodes + 1};
+    s.feature_vocab_sizes = {role_count, max_nodes + 1, max_nodes + 1, endpoint_codes};
     s.allowed_sets.resize(4);
     s.allowed_sets[0] = {tokens::fb};
     s.allowed_sets[1].push_back(tokens::inf);
@@ -135,12 +151,13 @@ struct state_encoder {
   void encode(std::span<const token_id> row, row_encoding& out) const {
     const position_roles r = read_roles(row);
     const std::size_t n = row.size();
-    out.features.assign(3, std::vector<token_id>(n, 0));
+    out.features.assign(4, std::vector<token_id>(n, 0));
     out.allowed.assign(n, 0);
     for (std::size_t i = 0; i < n; ++i) {
       out.features[0][i] = static_cast<token_id>(r.roles[i]);
       out.features[1][i] = r.first[i];
       out.features[2][i] = r.second[i];
+      out.features[3][i] = endpoint_code(row, r.first[i], r.second[i]);
       switch (r.roles[i]) {
       case role::edge_slot1:
       case role::edge_slot2:
