@@ -199,8 +199,7 @@ struct arm_encoder {
 /// ([SEP] predicts the first written token, the last written token predicts [END]). Each example is weighted by its
 /// number of targets over the mean, so the objective is the written tokens' likelihood.
 [[nodiscard]] inline std::vector<train::example> arm_training_examples(const training& s) {
-  if (s.min_nodes < 3 || s.max_nodes_trained > max_nodes || s.min_nodes > s.max_nodes_trained)
-    apgen::detail::fail<invalid_argument>("maxflow training: node counts must satisfy 3 <= min <= max <= ", max_nodes);
+  check_node_counts(s);
   const arm_encoder encoder;
   std::vector<train::example> out;
   double targets = 0;
@@ -242,9 +241,9 @@ train_arm(const training& s, const std::function<void(const train::step_stats&)>
 
 /// Runs the ARM from each graph's prompt: each round writes the next state after [SEP] greedily until [END], and a
 /// graph stops when a written state equals the one read (fixed_point), when a write does not end in [END] within
-/// the state's capacity plus 16 tokens (capacity), when it writes a token that is not a state token (length_limit:
-/// the written row is cut there) or after o.max_steps rounds (step_limit). `steps` counts the rounds, the last
-/// (fixed-point) one included, as teacher_steps counts the teacher's.
+/// the state's capacity plus row_headroom tokens (capacity), when it writes a token that is not a state token
+/// (length_limit: the written row is cut there) or after o.max_steps rounds (step_limit). `steps` counts the rounds,
+/// the last (fixed-point) one included, as teacher_steps counts the teacher's.
 template <denoiser Model>
 [[nodiscard]] std::vector<solve_result> solve_arm(const Model& model, const std::vector<graph>& graphs,
                                                   const solve_options& o = {}) {
@@ -266,7 +265,7 @@ template <denoiser Model>
       std::vector<std::size_t> capacities;
       std::size_t longest_write = 0;
       for (const std::size_t r : active) {
-        const std::size_t write = capacity_for(graphs[at + r]) + 16 + 1;
+        const std::size_t write = capacity_for(graphs[at + r]) + row_headroom + 1; // and [END]
         capacities.push_back(state[r].size() + 1 + write);
         longest_write = std::max(longest_write, write);
       }

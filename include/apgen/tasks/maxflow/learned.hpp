@@ -106,10 +106,19 @@ struct training {
   std::string checkpoint_path;
 };
 
-/// The teacher's records of the run's training graphs, as process examples carrying the encoder's features.
-[[nodiscard]] inline std::vector<train::example> training_examples(const training& s) {
+/// Rows get this many positions beyond the process's longest state, so a model that inserts too much is stopped by
+/// its row's capacity (stop_reason::capacity) a little later than the teacher would need, not at once.
+inline constexpr std::size_t row_headroom = 16;
+
+/// Throws invalid_argument unless the run's node counts satisfy 3 <= min <= max <= max_nodes.
+inline void check_node_counts(const training& s) {
   if (s.min_nodes < 3 || s.max_nodes_trained > max_nodes || s.min_nodes > s.max_nodes_trained)
     apgen::detail::fail<invalid_argument>("maxflow training: node counts must satisfy 3 <= min <= max <= ", max_nodes);
+}
+
+/// The teacher's records of the run's training graphs, as process examples carrying the encoder's features.
+[[nodiscard]] inline std::vector<train::example> training_examples(const training& s) {
+  check_node_counts(s);
   const auto schema = std::make_shared<const feature_schema>(state_encoder{}.schema());
   std::vector<train::example> out;
   for (std::size_t n = s.min_nodes; n <= s.max_nodes_trained; ++n)
@@ -211,7 +220,7 @@ template <denoiser Model>
   for (std::size_t at = 0; at < graphs.size(); at += o.batch) {
     const std::size_t n = std::min(o.batch, graphs.size() - at);
     std::vector<std::size_t> capacities;
-    for (std::size_t r = 0; r < n; ++r) capacities.push_back(capacity_for(graphs[at + r]) + 16);
+    for (std::size_t r = 0; r < n; ++r) capacities.push_back(capacity_for(graphs[at + r]) + row_headroom);
     canvas c(v, capacities);
     for (std::size_t r = 0; r < n; ++r) c.assign(r, prompt(graphs[at + r]), header_length);
     const auto result = gen.generate(c);
@@ -249,8 +258,8 @@ template <denoiser Model>
     const process_trajectory run = trajectory(g);
     for (std::size_t t = 0; t < run.states.size(); ++t) {
       const bool last = t + 1 == run.states.size();
-      steps.push_back(
-          {run.states[t], run.states[last ? t : t + 1], last ? phase::done : run.phases[t], capacity_for(g) + 16});
+      steps.push_back({run.states[t], run.states[last ? t : t + 1], last ? phase::done : run.phases[t],
+                       capacity_for(g) + row_headroom});
     }
   }
   const vocabulary v = make_vocabulary();
